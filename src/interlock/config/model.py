@@ -29,7 +29,10 @@ class GlobalConfig:
     logdir: str | None = None  # when set, also log to <logdir>/interlock.log
     log_file: str | None = None  # explicit log file path (wins over logdir)
     users_refresh_time: float = 30.0  # min seconds between account reloads on auth failure
+    # (0 = no limit; negative = never reload on auth failure, as in MaxScale)
     users_refresh_interval: float = 0.0  # periodic account reload, 0 = off
+    admin_host: str = "127.0.0.1"  # REST API address (parsed now; the API lands with issue 7)
+    admin_port: int = 8989  # REST API port (parsed now; the API lands with issue 7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ class ServiceConfig:
     connect_timeout: float = 3.0  # backend connect + handshake timeout (seconds)
     enable_root_user: bool = False
     version_string: str | None = None  # handshake version shown to clients; default: primary's
+    params: tuple[tuple[str, str], ...] = ()  # accepted-but-ignored router/core keys, raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +98,4 @@ class Config:
     services: dict[str, ServiceConfig]
     listeners: dict[str, ListenerConfig]
     monitors: dict[str, MonitorConfig]
+    warnings: tuple[str, ...] = ()  # accepted-but-ignored parameters etc. (already logged)

@@ -1,0 +1,364 @@
+"""Load a maxscale.cnf-shaped file into a validated :class:`Config`.
+
+``load_config(path)`` reads the file (``ini.py``), checks every section against its parameter
+table (``tables.py``, ``modules.py``), checks the references between objects
+(``crossref.py``), and either returns the whole configuration or raises one
+:class:`ConfigFileError` (a :class:`ConfigError`) listing every problem, one per line, so
+nothing starts half-configured.  Accepted-but-ignored MaxScale parameters produce warnings:
+logged once each by ``load_config`` and kept in ``Config.warnings``.
+
+Relative paths resolve against the directory of the file.  Pure: no sockets, no event loop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from interlock.config import crossref
+from interlock.config.diagnostics import Diagnostics
+from interlock.config.ini import IniEntry, IniSection, parse_ini
+from interlock.config.model import (
+    Config,
+    GlobalConfig,
+    ListenerConfig,
+    MonitorConfig,
+    ServerConfig,
+    ServiceConfig,
+)
+from interlock.config.params import Param, Schema, Status, nested_model
+from interlock.config.tables import (
+    GLOBAL_SECTION,
+    MODULE_KEY,
+    MODULE_PARAMS,
+    OBJECT_TYPES,
+    REJECTED_TYPES,
+    global_schema,
+    object_schema,
+)
+from interlock.config.values import ConfigValueError, PathType, did_you_mean, nearest
+from interlock.log import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Checked:
+    """One section after checking: parsed values by model field, ignored values kept raw."""
+
+    name: str
+    line: int
+    kind: str | None  # "maxscale", an object type, or None when the type is unusable
+    values: dict[str, Any] = field(default_factory=dict)  # field path -> parsed value
+    raw: list[tuple[str, str]] = field(default_factory=list)  # ignored params, as written
+    lines: dict[str, int] = field(default_factory=dict)  # param name -> line
+
+
+@dataclass(slots=True)
+class _Ignored:
+    """Where one ignored parameter was used, for a single warning naming all its uses."""
+
+    key: str  # as the user wrote it (an alias stays an alias)
+    param: Param
+    uses: list[tuple[str, int]] = field(default_factory=list)  # (section, line)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Parse and validate ``path``; log each warning once.  Raises ConfigError."""
+    config = parse_config(path)
+    for warning in config.warnings:
+        log.warning(warning)
+    return config
+
+
+def parse_config(path: str | os.PathLike[str]) -> Config:
+    """Like :func:`load_config` without logging: warnings are only in ``Config.warnings``."""
+    shown = os.fspath(path)
+    diag = Diagnostics(shown)
+    text = _read(shown, diag)
+    diag.raise_if_errors()
+    return parse_text(text or "", shown, diag)
+
+
+def parse_text(text: str, path: str, diag: Diagnostics | None = None) -> Config:
+    """Validate config ``text`` as if read from ``path`` (relative paths start at its dir)."""
+    diag = diag or Diagnostics(path)
+    base = os.path.dirname(os.path.abspath(path))
+    ignored: dict[str, _Ignored] = {}
+    checked = [_check(s, base, diag, ignored) for s in _sections(text, diag)]
+    crossref.check(checked, diag)
+    _warn_ignored(ignored, diag)
+    diag.raise_if_errors()
+    return _build(path, checked, diag.warnings)
+
+
+def _read(path: str, diag: Diagnostics) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        diag.error(f"cannot read the configuration file: {exc.strerror or exc}")
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        diag.error("the file is not UTF-8 text", line)
+        return None
+
+
+def _sections(text: str, diag: Diagnostics) -> Iterable[IniSection]:
+    sections = parse_ini(text, diag)
+    first_global: IniSection | None = None
+    for section in sections:
+        if section.name.lower() == GLOBAL_SECTION:
+            if first_global is not None:
+                diag.error(
+                    f"a second global section [{section.name}] (the first is at line "
+                    f"{first_global.line}); merge them into one [maxscale]",
+                    section.line,
+                )
+                continue
+            first_global = section
+        yield section
+
+
+# -- one section ----------------------------------------------------------------------------
+
+
+def _check(
+    section: IniSection, base: str, diag: Diagnostics, ignored: dict[str, _Ignored]
+) -> Checked:
+    schema = _schema(section, diag)
+    if schema is None:
+        return Checked(section.name, section.line, None)
+    result = Checked(section.name, section.line, schema.kind)
+    first_use: dict[str, IniEntry] = {}
+    unknown: list[str] = []
+    for entry in section.entries:
+        param = _lookup(schema, section, entry, diag)
+        if param is None:
+            unknown.append(entry.key)
+            continue
+        if param.name in first_use:
+            other = first_use[param.name]
+            diag.error(
+                f"'{entry.key}' and '{other.key}' (line {other.line}) are the same parameter; "
+                "set it once",
+                entry.line,
+                section.name,
+            )
+            continue
+        first_use[param.name] = entry
+        _take(param, entry, section.name, base, result, diag, ignored)
+    _require(schema, section, first_use, unknown, diag)
+    return result
+
+
+def _schema(section: IniSection, diag: Diagnostics) -> Schema | None:
+    if section.name.lower() == GLOBAL_SECTION:
+        return global_schema()
+    entry = section.get("type")
+    if entry is None:
+        expected = "|".join(OBJECT_TYPES)
+        diag.error(
+            f"missing parameter 'type'; expected type={expected}", section.line, section.name
+        )
+        return None
+    kind = entry.value.lower()
+    if kind in REJECTED_TYPES:
+        diag.error(
+            f"type={entry.value} is not supported: {REJECTED_TYPES[kind]}",
+            entry.line,
+            section.name,
+        )
+        return None
+    if kind not in OBJECT_TYPES:
+        hint = did_you_mean(entry.value, OBJECT_TYPES)
+        diag.error(
+            f"unknown type '{entry.value}'{hint}; expected one of: {', '.join(OBJECT_TYPES)}",
+            entry.line,
+            section.name,
+        )
+        return None
+    return object_schema(kind, _module(section, kind))
+
+
+def _module(section: IniSection, kind: str) -> str | None:
+    key = MODULE_KEY.get(kind)
+    entry = section.get(key) if key else None
+    return entry.value.strip().lower() if entry else None
+
+
+def _lookup(
+    schema: Schema, section: IniSection, entry: IniEntry, diag: Diagnostics
+) -> Param | None:
+    param = schema.lookup(entry.key)
+    if param is None:
+        diag.error(_unknown(schema, entry.key), entry.line, section.name)
+        return None
+    if param.status is Status.REJECTED:
+        diag.error(
+            f"parameter '{entry.key}' is not supported by Interlock: {param.note}",
+            entry.line,
+            section.name,
+        )
+        return None
+    return param
+
+
+def _unknown(schema: Schema, key: str) -> str:
+    """The message for an unknown key: the nearest valid key, or where the key belongs."""
+    elsewhere = _owners(schema, key)
+    guess = None if elsewhere else nearest(key, schema.names())
+    if guess is not None:
+        return f"unknown parameter '{key}'; did you mean '{guess}'?"
+    text = f"unknown parameter '{key}' for {_label(schema)}"
+    if elsewhere:
+        text += f" ('{key}' is a parameter of {' and '.join(elsewhere)})"
+    return text
+
+
+def _owners(schema: Schema, key: str) -> list[str]:
+    """Other object types, or other modules of this type, that have a parameter ``key``."""
+    found = [
+        "the [maxscale] section" if kind == GLOBAL_SECTION else f"a {kind}"
+        for kind in (*OBJECT_TYPES, GLOBAL_SECTION)
+        if kind != schema.kind
+        and (global_schema() if kind == GLOBAL_SECTION else object_schema(kind)).lookup(key)
+    ]
+    modules = MODULE_PARAMS.get(schema.kind, {})
+    found += [
+        f"{MODULE_KEY[schema.kind]}={name}"
+        for name, params in modules.items()
+        if name != schema.module and any(key in (p.name, *p.aliases) for p in params)
+    ]
+    return found
+
+
+def _label(schema: Schema) -> str:
+    if schema.kind == GLOBAL_SECTION:
+        return "the [maxscale] section"
+    if schema.module is not None:
+        return f"a {schema.kind} with {MODULE_KEY[schema.kind]}={schema.module}"
+    return f"a {schema.kind}"
+
+
+def _take(
+    param: Param,
+    entry: IniEntry,
+    section: str,
+    base: str,
+    result: Checked,
+    diag: Diagnostics,
+    ignored: dict[str, _Ignored],
+) -> None:
+    try:
+        value = param.vtype.parse(entry.value)
+    except ConfigValueError as exc:
+        diag.error(_bad_value(entry, exc), entry.line, section)
+        return
+    if isinstance(param.vtype, PathType):
+        value = os.path.normpath(os.path.join(base, value))
+    result.lines[param.name] = entry.line
+    if param.status is Status.IGNORED:
+        kept = value if isinstance(param.vtype, PathType) else entry.value
+        result.raw.append((param.name, kept))
+        ignored.setdefault(entry.key, _Ignored(entry.key, param)).uses.append((section, entry.line))
+    elif param.field is not None:
+        result.values[param.field] = value
+
+
+def _bad_value(entry: IniEntry, exc: ConfigValueError) -> str:
+    text = f"invalid value for '{entry.key}': {exc.problem}; expected {exc.expected}"
+    if any(mark in entry.value for mark in (" #", " ;", "\t#", "\t;")):
+        text += " (comments must be on their own line)"
+    return text
+
+
+def _require(
+    schema: Schema,
+    section: IniSection,
+    given: dict[str, IniEntry],
+    unknown: list[str],
+    diag: Diagnostics,
+) -> None:
+    """Report missing required parameters, except one already suggested for a misspelt key."""
+    suggested = {nearest(key, schema.names()) for key in unknown}
+    for param in schema.params:
+        if param.required and param.name not in given and param.name not in suggested:
+            form = param.vtype.expected
+            diag.error(
+                f"missing parameter '{param.name}'; expected {param.name}=<{form}>",
+                section.line,
+                section.name,
+            )
+
+
+def _warn_ignored(ignored: dict[str, _Ignored], diag: Diagnostics) -> None:
+    for item in ignored.values():
+        (section, line), *more = item.uses
+        also = f" (also in {', '.join(f'[{s}]' for s, _ in more)})" if more else ""
+        note = f"; {item.param.note}" if item.param.note else ""
+        diag.warning(
+            f"parameter '{item.key}' is accepted but ignored: "
+            f"Interlock does not implement it yet{note}{also}",
+            line,
+            section,
+        )
+
+
+# -- building the model ---------------------------------------------------------------------
+
+
+def _build(path: str, checked: list[Checked], warnings: tuple[str, ...]) -> Config:
+    by_kind: dict[str, dict[str, Any]] = {k: {} for k in OBJECT_TYPES}
+    global_ = GlobalConfig()
+    for item in checked:
+        if item.kind == GLOBAL_SECTION:
+            global_ = _construct(GlobalConfig, item.values)
+        elif item.kind is not None:
+            by_kind[item.kind][item.name] = _object(item)
+    return Config(
+        path=path,
+        global_=global_,
+        servers=by_kind["server"],
+        services=by_kind["service"],
+        listeners=by_kind["listener"],
+        monitors=by_kind["monitor"],
+        warnings=warnings,
+    )
+
+
+_MODELS: dict[str, type[Any]] = {
+    "server": ServerConfig,
+    "listener": ListenerConfig,
+    "service": ServiceConfig,
+    "monitor": MonitorConfig,
+}
+_KEEPS_RAW = frozenset({"service", "monitor"})
+
+
+def _object(item: Checked) -> Any:
+    assert item.kind is not None
+    values = dict(item.values, name=item.name)
+    if item.kind in _KEEPS_RAW:
+        values["params"] = tuple(item.raw)
+    return _construct(_MODELS[item.kind], values)
+
+
+def _construct(model: type[Any], values: dict[str, Any]) -> Any:
+    """``model(**values)`` where ``"tls.cert"``-style keys fill nested dataclasses."""
+    flat: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for path, value in values.items():
+        head, _, rest = path.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            flat[path] = value
+    for head, fields in nested.items():
+        flat[head] = nested_model(model, head)(**fields)
+    return model(**flat)

@@ -1,0 +1,337 @@
+"""Parameter tables of the core objects: ``[maxscale]``, servers, listeners, services, monitors.
+
+Router parameters (readwritesplit, readconnroute) and monitor-module parameters (mariadbmon)
+are in ``modules.py``.  Names and MaxScale defaults follow MaxScale 24.02's configuration
+guide.  To support a parameter: add the model field, switch its entry to ``supported`` with
+that ``field``, and regenerate the docs table (``python -m interlock.config.reference``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from interlock.config.model import (
+    GlobalConfig,
+    ListenerConfig,
+    MonitorConfig,
+    ServerConfig,
+    ServiceConfig,
+)
+from interlock.config.modules import MONITOR_MODULES, OTHER_MONITORS, OTHER_ROUTERS, ROUTERS
+from interlock.config.params import Param, Schema, ignored, rejected, supported
+from interlock.config.values import (
+    BOOL,
+    COUNT,
+    DURATION,
+    HOST,
+    INT,
+    NAMES,
+    PASSWORD,
+    PATH,
+    PORT,
+    SIGNED_DURATION,
+    SIZE,
+    TEXT,
+    EnumType,
+    IntType,
+    ModuleType,
+    ThreadsType,
+)
+
+TLS_VERSION = EnumType(("MAX", "TLSv10", "TLSv11", "TLSv12", "TLSv13"))
+RANK = EnumType(("primary", "secondary"))
+
+#: the name of the global section (any case)
+GLOBAL_SECTION = "maxscale"
+
+#: the object types of ``type=...``; ``filter`` is known but rejected
+OBJECT_TYPES = ("server", "service", "listener", "monitor")
+REJECTED_TYPES = {
+    "filter": "Interlock has no filters; remove the section and the services' filters=",
+}
+
+
+def type_param(kind: str) -> Param:
+    return supported("type", EnumType((kind,)), field=None, required=True, note="")
+
+
+GLOBAL: tuple[Param, ...] = (
+    supported("threads", ThreadsType(), "auto"),
+    supported(
+        "logdir",
+        PATH,
+        "/var/log/maxscale",
+        note="when set, Interlock also logs to LOGDIR/interlock.log",
+    ),
+    supported("log_file", PATH, note="Interlock extension: log file path (wins over logdir)"),
+    supported(
+        "users_refresh_time",
+        SIGNED_DURATION,
+        "30s",
+        note="least time between account reloads on login failures; 0 = no limit, negative = never",
+    ),
+    supported("users_refresh_interval", DURATION, "0s", note="periodic account reload; 0s = off"),
+    supported(
+        "admin_host", HOST, "127.0.0.1", note="REST API address; parsed, the API comes later"
+    ),
+    supported("admin_port", PORT, "8989", note="REST API port; parsed, the API comes later"),
+    ignored("admin_auth", BOOL, "true"),
+    ignored("admin_enabled", BOOL, "true"),
+    ignored("admin_gui", BOOL, "true"),
+    ignored("admin_secure_gui", BOOL, "true"),
+    ignored("admin_log_auth_failures", BOOL, "true"),
+    ignored("admin_ssl_key", PATH),
+    ignored("admin_ssl_cert", PATH),
+    ignored("admin_ssl_ca", PATH, aliases=("admin_ssl_ca_cert",)),
+    ignored("admin_readwrite_hosts", TEXT, "%"),
+    ignored("admin_readonly_hosts", TEXT, "%"),
+    ignored("auth_connect_timeout", DURATION, "10s"),
+    ignored("auth_read_timeout", DURATION, "10s"),
+    ignored("auth_write_timeout", DURATION, "10s"),
+    ignored("cachedir", PATH, "/var/cache/maxscale"),
+    ignored("config_sync_cluster", TEXT),
+    ignored("datadir", PATH, "/var/lib/maxscale"),
+    ignored("dump_last_statements", EnumType(("never", "on_close", "on_error")), "never"),
+    ignored("host_cache_size", COUNT, "128"),
+    ignored("load_persisted_configs", BOOL, "true"),
+    ignored("local_address", HOST),
+    ignored("log_augmentation", COUNT, "0"),
+    ignored("log_debug", BOOL, "false"),
+    ignored("log_info", BOOL, "false"),
+    ignored("log_notice", BOOL, "true"),
+    ignored("log_throttling", TEXT, "10, 1000ms, 10000ms"),
+    ignored("log_warn_super_user", BOOL, "false"),
+    ignored("log_warning", BOOL, "true"),
+    ignored("max_auth_errors_until_block", COUNT, "10"),
+    ignored("maxlog", BOOL, "true"),
+    ignored("module_configdir", PATH, "/etc/maxscale.modules.d"),
+    ignored("ms_timestamp", BOOL, "false"),
+    ignored("passive", BOOL, "false"),
+    ignored("persist_runtime_changes", BOOL, "true"),
+    ignored("persistdir", PATH, "/var/lib/maxscale/maxscale.cnf.d"),
+    ignored("piddir", PATH, "/var/run/maxscale"),
+    ignored("query_classifier_cache_size", SIZE, "15% of memory"),
+    ignored("rebalance_period", DURATION, "0s"),
+    ignored("rebalance_threshold", IntType(0, 100), "20"),
+    ignored("rebalance_window", COUNT, "10"),
+    ignored("retain_last_statements", COUNT, "0"),
+    ignored("secretsdir", PATH, "datadir"),
+    ignored("session_trace", COUNT, "0"),
+    ignored("skip_name_resolve", BOOL, "false"),
+    ignored("sql_mode", EnumType(("default", "oracle")), "default"),
+    ignored("substitute_variables", BOOL, "false"),
+    ignored("syslog", BOOL, "false"),
+    ignored("writeq_high_water", SIZE, "64Ki"),
+    ignored("writeq_low_water", SIZE, "1Ki"),
+)
+
+_TLS_CLIENT_NOTE = "TLS to this backend"
+
+SERVER: tuple[Param, ...] = (
+    type_param("server"),
+    supported("address", HOST, required=True, note="host name or IP address of the backend"),
+    supported("port", PORT, "3306"),
+    supported(
+        "protocol",
+        EnumType(
+            ("MariaDBBackend",), {"mariadb": "MariaDBBackend", "mysqlbackend": "MariaDBBackend"}
+        ),
+        "mariadbbackend",
+        note="any case",
+    ),
+    supported("ssl", BOOL, "false", field="tls.enabled", note=_TLS_CLIENT_NOTE),
+    supported("ssl_cert", PATH, field="tls.cert", note="client certificate for the backend"),
+    supported("ssl_key", PATH, field="tls.key", note="client key for the backend"),
+    supported("ssl_ca", PATH, field="tls.ca", aliases=("ssl_ca_cert",), note="CA bundle"),
+    supported("ssl_verify_peer_certificate", BOOL, "false", field="tls.verify_peer_certificate"),
+    ignored("ssl_verify_peer_host", BOOL, "false"),
+    ignored("ssl_version", TLS_VERSION, "MAX"),
+    ignored("ssl_cipher", TEXT),
+    ignored("ssl_cert_verify_depth", COUNT, "9"),
+    ignored("disk_space_threshold", TEXT),
+    ignored("extra_port", IntType(0, 65535), "0"),
+    ignored("max_routing_connections", COUNT, "0"),
+    ignored("monitorpw", PASSWORD),
+    ignored("monitoruser", TEXT),
+    ignored("persistmaxtime", DURATION, "0s"),
+    ignored("persistpoolmax", COUNT, "0"),
+    ignored("priority", INT, "0"),
+    ignored("private_address", HOST),
+    ignored("proxy_protocol", BOOL, "false"),
+    ignored("rank", RANK, "primary"),
+    ignored("replication_custom_options", TEXT),
+    rejected("socket", PATH, note="unix-socket backends are not supported; use address and port"),
+)
+
+LISTENER: tuple[Param, ...] = (
+    type_param("listener"),
+    supported("service", TEXT, required=True, note="the service this listener feeds"),
+    supported(
+        "protocol",
+        EnumType(
+            ("MariaDBClient",),
+            {
+                "mariadbprotocol": "MariaDBClient",
+                "mariadb": "MariaDBClient",
+                "mysqlclient": "MariaDBClient",
+            },
+        ),
+        "mariadbprotocol",
+        note="any case",
+    ),
+    supported("address", HOST, "::", note="`::` listens on every IPv6 and IPv4 address"),
+    supported("port", PORT, required=True),
+    supported(
+        "ssl", BOOL, "false", field="tls.enabled", note="TLS for clients; needs ssl_cert, ssl_key"
+    ),
+    supported("ssl_cert", PATH, field="tls.cert", note="PEM certificate"),
+    supported("ssl_key", PATH, field="tls.key", note="PEM private key"),
+    supported("ssl_ca", PATH, field="tls.ca", aliases=("ssl_ca_cert",), note="PEM CA bundle"),
+    supported(
+        "authenticator",
+        EnumType(("MariaDBAuth",), {"mysqlauth": "MariaDBAuth"}),
+        "MariaDBAuth",
+        field=None,
+        note="only the mysql_native_password authenticator exists in Interlock",
+    ),
+    ignored("authenticator_options", TEXT),
+    ignored("connection_metadata", TEXT),
+    ignored("redirect_url", TEXT),
+    ignored("socket", PATH, note="unix-socket listeners come later; the TCP port is used"),
+    ignored("sql_mode", EnumType(("default", "oracle")), "default"),
+    ignored("ssl_cert_verify_depth", COUNT, "9"),
+    ignored("ssl_cipher", TEXT),
+    ignored("ssl_crl", PATH),
+    ignored("ssl_verify_peer_certificate", BOOL, "false"),
+    ignored("ssl_verify_peer_host", BOOL, "false"),
+    ignored("ssl_version", TLS_VERSION, "MAX"),
+    rejected(
+        "connection_init_sql_file",
+        PATH,
+        note="Interlock cannot run per-connection init SQL yet; set it in the application",
+    ),
+    rejected(
+        "proxy_protocol_networks",
+        TEXT,
+        note="Interlock does not read PROXY protocol headers",
+    ),
+    rejected("user_mapping_file", PATH, note="user mapping is not supported"),
+)
+
+SERVICE: tuple[Param, ...] = (
+    type_param("service"),
+    supported(
+        "router",
+        ModuleType("router", tuple(ROUTERS), OTHER_ROUTERS),
+        required=True,
+        note="both send every statement to the first server for now",
+    ),
+    supported(
+        "servers",
+        NAMES,
+        field="servers",
+        required=True,
+        aliases=("targets",),
+        note="servers only; the first is the primary for now",
+    ),
+    supported("user", TEXT, required=True, note="service user: reads the accounts"),
+    supported("password", PASSWORD, required=True, note="plain text (encrypted values come later)"),
+    supported(
+        "backend_connect_timeout",
+        DURATION,
+        field="connect_timeout",
+        note="Interlock extension (MaxScale has it on monitors): backend connect + login timeout",
+    ),
+    supported("enable_root_user", BOOL, "false"),
+    supported("version_string", TEXT, note="default: the primary's own version string"),
+    ignored("auth_all_servers", BOOL, "false"),
+    ignored("connection_keepalive", DURATION, "300s"),
+    ignored("disable_sescmd_history", BOOL, "false"),
+    ignored("force_connection_keepalive", BOOL, "false"),
+    ignored("idle_session_pool_time", SIGNED_DURATION, "-1s"),
+    ignored("localhost_match_wildcard_host", BOOL, "true"),
+    ignored("log_auth_warnings", BOOL, "true"),
+    ignored("log_debug", BOOL, "false"),
+    ignored("log_info", BOOL, "false"),
+    ignored("log_notice", BOOL, "false"),
+    ignored("log_warning", BOOL, "false"),
+    ignored("max_connections", COUNT, "0"),
+    ignored("max_sescmd_history", COUNT, "50"),
+    ignored("multiplex_timeout", DURATION, "60s"),
+    ignored("net_write_timeout", DURATION, "0s"),
+    ignored("prune_sescmd_history", BOOL, "true"),
+    ignored("rank", RANK, "primary"),
+    ignored("retain_last_statements", IntType(-1), "-1"),
+    ignored("session_track_trx_state", BOOL, "false"),
+    ignored("strip_db_esc", BOOL, "true"),
+    ignored("user_accounts_file", PATH),
+    ignored(
+        "user_accounts_file_usage",
+        EnumType(("add_when_load_ok", "file_only_always")),
+        "add_when_load_ok",
+    ),
+    ignored("wait_timeout", DURATION, "0s", aliases=("connection_timeout",)),
+    rejected("cluster", TEXT, note="name the servers with servers= instead"),
+    rejected("filters", TEXT, note="Interlock has no filters"),
+)
+
+MONITOR: tuple[Param, ...] = (
+    type_param("monitor"),
+    supported(
+        "module",
+        ModuleType("monitor module", tuple(MONITOR_MODULES), OTHER_MONITORS),
+        required=True,
+        note="parsed now; the monitor acts with issue 5",
+    ),
+    supported("servers", NAMES, required=True),
+    supported("user", TEXT, required=True),
+    supported("password", PASSWORD, required=True),
+    supported("monitor_interval", DURATION, "2s"),
+    ignored("backend_connect_attempts", IntType(1), "1"),
+    ignored("backend_connect_timeout", DURATION, "3s"),
+    ignored("backend_read_timeout", DURATION, "3s"),
+    ignored("backend_write_timeout", DURATION, "3s"),
+    ignored("disk_space_check_interval", DURATION, "0s"),
+    ignored("disk_space_threshold", TEXT),
+    ignored("events", TEXT, "all"),
+    ignored("journal_max_age", DURATION, "28800s"),
+    ignored("script", TEXT),
+    ignored("script_timeout", DURATION, "90s"),
+)
+
+#: the parameter that names the module of a service / monitor, and the modules' parameters
+MODULE_KEY = {"service": "router", "monitor": "module"}
+MODULE_PARAMS: dict[str, dict[str, tuple[Param, ...]]] = {
+    "service": ROUTERS,
+    "monitor": MONITOR_MODULES,
+}
+
+_CORE: dict[str, tuple[type[Any], tuple[Param, ...], dict[str, tuple[Param, ...]]]] = {
+    "server": (ServerConfig, SERVER, {}),
+    "listener": (ListenerConfig, LISTENER, {}),
+    "service": (ServiceConfig, SERVICE, ROUTERS),
+    "monitor": (MonitorConfig, MONITOR, MONITOR_MODULES),
+}
+
+
+@cache
+def global_schema() -> Schema:
+    return Schema.build("maxscale", GlobalConfig, GLOBAL)
+
+
+@cache
+def object_schema(kind: str, module: str | None = None) -> Schema:
+    """The schema of a ``type=kind`` section whose router/module is ``module``.
+
+    With an unknown or missing module, the parameters of every known module are accepted, so
+    one wrong module name does not also turn all of its parameters into errors.
+    """
+    model, core, modules = _CORE[kind]
+    if module in modules:
+        return Schema.build(kind, model, core, modules[module], module=module)
+    merged: dict[str, Param] = {}
+    for params in modules.values():
+        for param in params:
+            merged.setdefault(param.name, param)
+    return Schema.build(kind, model, core, merged.values())
