@@ -1,0 +1,146 @@
+"""The proxy process: services and listeners built from a :class:`Config`, start and stop.
+
+Startup: for every service, connect to its primary with the service user, log the server's
+version string and load the user accounts (an unreachable primary is logged and retried when a
+client logs in); then open every listener.  SIGINT/SIGTERM stop the proxy gracefully: listeners
+close, sessions are closed, the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from interlock import __version__
+from interlock.config.model import Config, ServerConfig
+from interlock.errors import InterlockError
+from interlock.log import get_logger
+from interlock.server import backend, tls
+from interlock.server.client import ClientConnection, ListenerContext
+from interlock.server.listener import open_listener
+from interlock.server.registry import SessionRegistry
+from interlock.server.service import ServiceRuntime
+
+log = get_logger(__name__)
+
+STOP_GRACE = 5.0
+VERSION_PROBE_TIMEOUT = 3.0
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when available, else asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but stay usable without
+        log.warning("uvloop is not installed; using asyncio's event loop")
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+class Proxy:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.registry: SessionRegistry[ClientConnection] = SessionRegistry()
+        self.services = {
+            name: ServiceRuntime(svc, config.servers, config.global_)
+            for name, svc in config.services.items()
+        }
+        self.listeners: list[asyncio.AbstractServer] = []
+        self._stopped = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        log.notice("Interlock %s starting (config %s)", __version__, self.config.path)
+        await asyncio.gather(
+            *(self._log_version(server) for server in self.config.servers.values()),
+            *(svc.accounts.load() for svc in self.services.values()),
+        )
+        for name, cfg in self.config.listeners.items():
+            service = self.services[cfg.service]
+            ctx = ListenerContext(
+                listener=cfg,
+                service=service,
+                registry=self.registry,
+                tls=tls.server_context(cfg.tls) if cfg.tls.enabled else None,
+            )
+            server = await open_listener(cfg, lambda ctx=ctx: ClientConnection(ctx))  # type: ignore[misc]
+            self.listeners.append(server)
+            log.notice(
+                "Listener '%s' for service '%s' listening on [%s]:%d%s",
+                name, cfg.service, cfg.address, cfg.port, " with TLS" if ctx.tls else "",
+            )
+        interval = self.config.global_.users_refresh_interval
+        if interval > 0:
+            self._tasks.append(asyncio.ensure_future(self._refresh_accounts(interval)))
+        log.notice("Interlock started with %d listener(s)", len(self.listeners))
+
+    async def _refresh_accounts(self, interval: float) -> None:
+        """users_refresh_interval: reload every service's accounts periodically."""
+        while True:
+            await asyncio.sleep(interval)
+            await asyncio.gather(*(svc.accounts.load() for svc in self.services.values()))
+
+    async def _log_version(self, server: ServerConfig) -> None:
+        address = f"'{server.name}' ({server.address}:{server.port})"
+        try:
+            version = await backend.probe_version(server, VERSION_PROBE_TIMEOUT)
+        except (OSError, TimeoutError, InterlockError) as exc:
+            reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            log.warning("Server %s is not reachable: %s", address, reason)
+            return
+        log.notice("Server %s version: %s", address, version)
+
+    def request_stop(self) -> None:
+        if not self._stopped.is_set():
+            log.notice("Shutting down")
+            self._stopped.set()
+
+    async def wait(self) -> None:
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for server in self.listeners:
+            server.close()
+        for client in self.registry.values():
+            if client.session is not None:
+                client.session.close()
+            else:
+                client.close()
+        for server in self.listeners:
+            try:
+                await asyncio.wait_for(server.wait_closed(), STOP_GRACE)
+            except TimeoutError:
+                log.warning("Some connections did not close within %gs", STOP_GRACE)
+        log.notice("Interlock stopped")
+
+
+async def serve(config: Config) -> int:
+    loop = asyncio.get_running_loop()
+    proxy = Proxy(config)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, proxy.request_stop)
+    try:
+        await proxy.start()
+    except InterlockError as exc:
+        log.error("%s", exc)
+        await proxy.stop()
+        return 1
+    await proxy.wait()
+    await proxy.stop()
+    return 0
+
+
+def run(config: Config) -> int:
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        try:
+            return runner.run(serve(config))
+        except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it
+            return 0
+
+
+def main_error(message: str) -> int:
+    print(f"interlock: {message}", file=sys.stderr)
+    return 1

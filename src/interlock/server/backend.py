@@ -1,0 +1,389 @@
+"""Connections to backend servers.
+
+:class:`BackendConnection` is an ``asyncio.Protocol`` with two modes:
+
+* *packet mode* (``sink is None``): bytes go into a :class:`PacketBuffer` and coroutines await
+  whole packets with :meth:`read_packet`.  Used for the handshake and login, for the proxy's own
+  queries (loading accounts) and for exchanges the proxy drives (COM_CHANGE_USER).
+* *relay mode* (``sink`` set): every received chunk is handed to ``sink.backend_data`` as is;
+  the session feeds it to the :class:`ResponseTracker` and writes it to the client.
+
+:func:`connect` opens a connection and logs in within a timeout, either as a client's user
+(knowing only SHA1 of the password, via ``token_from_sha1``) or with a plaintext password (the
+service user).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from dataclasses import dataclass, field
+from typing import Protocol, cast
+
+from interlock.config.model import ServerConfig
+from interlock.log import get_logger
+from interlock.server import errors, flow
+from interlock.wire.auth import NATIVE_PASSWORD, scramble_native_password, token_from_sha1
+from interlock.wire.constants import Capability, Command
+from interlock.wire.errors import ProtocolError
+from interlock.wire.framing import Packet, PacketBuffer, encode_packet
+from interlock.wire.handshake import (
+    HandshakeResponse41,
+    HandshakeV10,
+    build_handshake_response41,
+    build_ssl_request,
+    is_auth_switch,
+    parse_auth_switch,
+    parse_handshake_v10,
+)
+from interlock.wire.packets import ErrPacket, parse_err
+from interlock.wire.response import ResponseTracker
+
+log = get_logger(__name__)
+
+_LOGIN_MAX_PACKET = 16 * 1024 * 1024
+SERVICE_CAPABILITIES = (
+    Capability.LONG_PASSWORD
+    | Capability.LONG_FLAG
+    | Capability.PROTOCOL_41
+    | Capability.TRANSACTIONS
+    | Capability.SECURE_CONNECTION
+    | Capability.MULTI_RESULTS
+    | Capability.PLUGIN_AUTH
+)
+
+
+class BackendSink(Protocol):
+    """What a session provides to a backend connection in relay mode."""
+
+    def backend_data(self, backend: BackendConnection, data: bytes) -> None: ...
+
+    def backend_lost(self, backend: BackendConnection, exc: Exception | None) -> None: ...
+
+
+class BackendRefused(errors.BackendError):
+    """The server answered the login (or a proxy-driven command) with an ERR packet."""
+
+    def __init__(self, err: ErrPacket) -> None:
+        super().__init__(err.code, err.sqlstate, err.message)
+        self.err = err
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """Who to log in as, and with which client-side parameters."""
+
+    user: str
+    capabilities: Capability
+    charset: int = 45
+    database: str | None = None
+    sha1_password: bytes | None = None  # SHA1(pw); b"" = empty password
+    password: bytes | None = None  # plaintext (service user only)
+    max_packet_size: int = _LOGIN_MAX_PACKET
+    attributes: tuple[tuple[str, str], ...] = field(default=())
+
+    def token(self, nonce: bytes) -> bytes:
+        if self.password is not None:
+            return scramble_native_password(self.password, nonce)
+        if not self.sha1_password:
+            return b""
+        return token_from_sha1(self.sha1_password, nonce)
+
+
+class BackendConnection(asyncio.Protocol):
+    def __init__(self, server: ServerConfig) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.sink: BackendSink | None = None
+        self.gate = flow.ReadGate()
+        self.congestion = flow.Congestion()
+        self.handshake: HandshakeV10 | None = None
+        self.nonce = b""  # the nonce the server uses for this connection (for COM_CHANGE_USER)
+        self.capabilities = Capability(0)
+        self.login_ok = b""  # payload of the OK that ended the login
+        self.tracker = ResponseTracker(Capability(0))  # replaced by the session (relay mode)
+        self._packets = PacketBuffer(max_payload=1 << 30)
+        self._waiter: asyncio.Future[None] | None = None
+        self.lost: Exception | None = None
+        self.closed = False
+
+    # -- asyncio callbacks -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.gate.attach(self.transport)
+        flow.set_limits(transport)
+
+    def data_received(self, data: bytes) -> None:
+        sink = self.sink
+        if sink is not None:
+            sink.backend_data(self, data)
+            return
+        self._packets.feed(data)
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.lost = exc or ConnectionResetError("connection closed by the server")
+        self._wake()
+        sink = self.sink
+        if sink is not None:
+            self.sink = None
+            sink.backend_lost(self, exc)
+
+    def pause_writing(self) -> None:
+        self.congestion.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.congestion.resume_writing()
+
+    # -- packet mode -------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def read_packet(self) -> Packet:
+        while True:
+            packet = self._packets.next_packet()
+            if packet is not None:
+                return packet
+            if self.lost is not None:
+                raise self.lost
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not self.closed and not transport.is_closing():
+            transport.write(data)
+
+    def send_packet(self, payload: bytes, seq: int) -> None:
+        self.write(encode_packet(payload, seq))
+
+    def close(self) -> None:
+        self.sink = None
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.sink = None
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+
+    @property
+    def thread_id(self) -> int:
+        return self.handshake.connection_id if self.handshake else 0
+
+    @property
+    def label(self) -> str:
+        return f"'{self.server.name}' ({self.server.address}:{self.server.port})"
+
+    # -- proxy-driven exchanges --------------------------------------------------------------
+
+    async def finish_auth(self, login: Login, seq: int) -> Packet:
+        """Read the server's answer to a login / COM_CHANGE_USER, answering auth switches.
+
+        Returns the final OK packet; raises :class:`BackendRefused` on ERR."""
+        while True:
+            packet = await self.read_packet()
+            payload = packet.payload
+            if not payload:
+                raise MalformedBackendPacket("empty packet during authentication")
+            first = payload[0]
+            if first == 0x00:
+                return packet
+            if first == 0xFF:
+                raise BackendRefused(parse_err(payload))
+            if is_auth_switch(payload):
+                switch = parse_auth_switch(payload)
+                if switch.plugin != NATIVE_PASSWORD:
+                    raise errors.BackendError(
+                        1251,
+                        "08004",
+                        f"Server '{self.server.name}' asked for authentication plugin"
+                        f" '{switch.plugin}'; Interlock logs in with mysql_native_password only",
+                    )
+                self.nonce = switch.data[:20]
+                self.send_packet(login.token(self.nonce), packet.seq + 1)
+                continue
+            raise MalformedBackendPacket(f"unexpected packet 0x{first:02x} during authentication")
+
+    async def query(self, sql: str) -> list[tuple[bytes | None, ...]]:
+        """Run one statement in packet mode and return its text rows (proxy's own use)."""
+        self.send_packet(bytes((Command.QUERY,)) + sql.encode(), 0)
+        first = await self.read_packet()
+        return await read_text_rows(self, first.payload)
+
+
+class MalformedBackendPacket(errors.BackendError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(2027, "HY000", f"Malformed packet from backend: {detail}")
+
+
+async def read_text_rows(
+    conn: BackendConnection, first: bytes
+) -> list[tuple[bytes | None, ...]]:
+    """Read a text result set (without DEPRECATE_EOF) whose first packet was ``first``."""
+    from interlock.wire.codec import Reader
+
+    if first[:1] == b"\xff":
+        raise BackendRefused(parse_err(first))
+    if first[:1] == b"\x00":
+        return []
+    columns = Reader(first).read_lenenc_int()
+    for _ in range(columns):
+        await conn.read_packet()
+    eof = await conn.read_packet()
+    if eof.payload[:1] != b"\xfe":
+        raise MalformedBackendPacket("expected EOF after column definitions")
+    rows: list[tuple[bytes | None, ...]] = []
+    while True:
+        payload = (await conn.read_packet()).payload
+        if payload[:1] == b"\xfe" and len(payload) < 9:
+            return rows
+        if payload[:1] == b"\xff":
+            raise BackendRefused(parse_err(payload))
+        reader = Reader(payload)
+        row: list[bytes | None] = []
+        for _ in range(columns):
+            if reader.peek() == 0xFB:
+                reader.skip(1)
+                row.append(None)
+            else:
+                row.append(reader.read_lenenc_bytes())
+        rows.append(tuple(row))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+async def connect(
+    server: ServerConfig,
+    login: Login,
+    timeout: float,
+    tls: ssl.SSLContext | None,
+) -> BackendConnection:
+    """Connect to ``server`` and log in, all within ``timeout`` seconds.
+
+    Raises :class:`BackendRefused` when the server refuses the login (its ERR is to be relayed
+    as is) and :class:`errors.BackendError` (2003) when it cannot be reached or talked to."""
+    loop = asyncio.get_running_loop()
+    conn: BackendConnection | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            _, conn = await loop.create_connection(
+                lambda: BackendConnection(server), server.address, server.port
+            )
+            await _login(loop, conn, login, tls)
+            return conn
+    except errors.BackendError:
+        if conn is not None:
+            conn.abort()
+        raise
+    except (OSError, TimeoutError, ProtocolError, ssl.SSLError) as exc:
+        if conn is not None:
+            conn.abort()
+        reason = f"timed out after {timeout:g}s" if isinstance(exc, TimeoutError) else _reason(exc)
+        raise errors.cant_connect(server.name, server.address, server.port, reason) from exc
+    except BaseException:
+        if conn is not None:
+            conn.abort()
+        raise
+
+
+async def _login(
+    loop: asyncio.AbstractEventLoop,
+    conn: BackendConnection,
+    login: Login,
+    tls: ssl.SSLContext | None,
+) -> None:
+    first = await conn.read_packet()
+    if first.payload[:1] == b"\xff":
+        raise BackendRefused(parse_err(first.payload))
+    handshake = parse_handshake_v10(first.payload)
+    conn.handshake = handshake
+    conn.nonce = handshake.nonce[:20]
+    server_caps = handshake.capabilities
+    caps = login.capabilities & (server_caps | Capability.LONG_PASSWORD)
+    caps &= ~(Capability.SSL | Capability.COMPRESS)
+    caps |= server_caps & (
+        Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.PLUGIN_AUTH
+    )
+    if login.database:
+        caps |= Capability.CONNECT_WITH_DB
+    else:
+        caps &= ~Capability.CONNECT_WITH_DB
+    if not login.attributes:
+        caps &= ~Capability.CONNECT_ATTRS
+    if server_caps & Capability.LONG_PASSWORD:  # a MySQL server: no MariaDB extended caps
+        caps = Capability(int(caps) & 0xFFFFFFFF)
+    seq = first.seq + 1
+    if tls is not None:
+        if not server_caps & Capability.SSL:
+            raise errors.cant_connect(
+                conn.server.name, conn.server.address, conn.server.port,
+                "TLS is configured but the server does not support it",
+            )
+        caps |= Capability.SSL
+        conn.send_packet(build_ssl_request(caps, login.max_packet_size, login.charset), seq)
+        seq += 1
+        assert conn.transport is not None
+        new_transport = await loop.start_tls(conn.transport, conn, tls, server_side=False)
+        if new_transport is None:
+            raise errors.cant_connect(
+                conn.server.name, conn.server.address, conn.server.port, "TLS handshake failed"
+            )
+        conn.transport = new_transport
+        conn.gate.attach(new_transport)
+        flow.set_limits(new_transport)
+    conn.capabilities = caps
+    response = HandshakeResponse41(
+        capabilities=caps,
+        max_packet_size=login.max_packet_size,
+        charset=login.charset,
+        username=login.user,
+        auth_response=login.token(conn.nonce),
+        database=login.database,
+        auth_plugin=NATIVE_PASSWORD,
+        attributes=login.attributes,
+    )
+    conn.send_packet(build_handshake_response41(response, server_caps), seq)
+    ok = await conn.finish_auth(login, seq)
+    conn.login_ok = ok.payload
+
+
+async def probe_version(server: ServerConfig, timeout: float) -> str:
+    """The version string from ``server``'s handshake (no login)."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(timeout):
+        transport, conn = await loop.create_connection(
+            lambda: BackendConnection(server), server.address, server.port
+        )
+        try:
+            first = await conn.read_packet()
+        finally:
+            transport.abort()
+    if first.payload[:1] == b"\xff":
+        raise BackendRefused(parse_err(first.payload))
+    return parse_handshake_v10(first.payload).server_version
+
+
+async def close_quietly(conn: BackendConnection) -> None:
+    """Send COM_QUIT and close (for the proxy's own short-lived connections)."""
+    with contextlib.suppress(Exception):
+        conn.send_packet(bytes((Command.QUIT,)), 0)
+    conn.close()

@@ -1,0 +1,60 @@
+"""A service at run time: its servers, its primary, its accounts, what it advertises."""
+
+from __future__ import annotations
+
+import ssl
+
+from interlock import __version__
+from interlock.config.model import GlobalConfig, ServerConfig, ServiceConfig
+from interlock.server import tls
+from interlock.server.account_loader import ServiceAccounts
+from interlock.wire.constants import SUPPORTED_CAPABILITIES, Capability, ServerStatus
+
+FALLBACK_VERSION = f"5.5.5-10.11.0-Interlock-{__version__}"
+DEFAULT_CHARSET = 45  # utf8mb4_general_ci
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        servers: dict[str, ServerConfig],
+        global_: GlobalConfig,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.servers = [servers[name] for name in config.servers if name in servers]
+        self.primary: ServerConfig | None = self.servers[0] if self.servers else None
+        self._tls: dict[str, ssl.SSLContext | None] = {}
+        self.accounts = ServiceAccounts(config, self.primary, global_.users_refresh_time,
+                                        self.tls_for)
+
+    def tls_for(self, server: ServerConfig) -> ssl.SSLContext | None:
+        """The client-side TLS context for ``server`` (None when its TLS is off)."""
+        if server.name not in self._tls:
+            self._tls[server.name] = tls.client_context(server.tls) if server.tls.enabled else None
+        return self._tls[server.name]
+
+    def capabilities(self, listener_tls: bool) -> Capability:
+        """What the proxy advertises: supported ∩ the primary's, SSL only with listener TLS."""
+        handshake = self.accounts.handshake
+        caps = SUPPORTED_CAPABILITIES
+        if handshake is not None:
+            caps &= handshake.capabilities
+        caps &= ~Capability.SSL
+        if listener_tls:
+            caps |= Capability.SSL
+        return caps
+
+    def version_string(self) -> str:
+        if self.config.version_string:
+            return self.config.version_string
+        handshake = self.accounts.handshake
+        return handshake.server_version if handshake is not None else FALLBACK_VERSION
+
+    def charset(self) -> int:
+        handshake = self.accounts.handshake
+        return handshake.charset if handshake is not None and handshake.charset else DEFAULT_CHARSET
+
+    def status(self) -> ServerStatus:
+        return ServerStatus.AUTOCOMMIT

@@ -1,0 +1,445 @@
+"""A client session joined to its backend connection: the relay.
+
+Client -> backend (:meth:`Session.client_data`): client packets are walked by header only and
+forwarded as they arrive, in the same ``bytes`` objects when possible (one write per received
+chunk).  The proxy needs only the first bytes of each command packet: the command byte decides
+what happens (:data:`DISPATCH`), and the first 16 payload bytes go to the backend's
+:class:`ResponseTracker`.  A 20 MiB upload streams through without being assembled.  A few
+commands are looked at whole: a short COM_QUERY that may be ``KILL <proxy id>``,
+COM_PROCESS_KILL (both rewritten to the target session's backend thread id), COM_CHANGE_USER
+(re-authenticated at the proxy), and commands the proxy answers itself (``Unknown command``).
+Commands that need the backend idle (COM_CHANGE_USER, injected answers) *hold* the rest of the
+client's input and pause reading until the responses in flight are complete.
+
+Backend -> client (:meth:`Session.backend_data`): every chunk is fed to the tracker (which walks
+headers without copying rows) and written to the client unchanged.
+
+Routing seam: :meth:`Session.route` picks the backend for a command.  Issue 2 has one backend
+per session (the service's primary); a router can later hold several connections and choose per
+statement, with each backend keeping its own tracker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TYPE_CHECKING
+
+from interlock.errors import ClientError
+from interlock.log import get_logger
+from interlock.server import change_user, errors
+from interlock.server.backend import BackendConnection, Login
+from interlock.server.flow import Reason
+from interlock.server.registry import is_proxy_id
+from interlock.sql.kill import parse_kill
+from interlock.wire.constants import Command
+from interlock.wire.errors import ProtocolError
+from interlock.wire.framing import MAX_PAYLOAD, Packet, PacketBuffer, encode_packet
+from interlock.wire.response import (
+    LocalInfileRequested,
+    ResponseDone,
+    ResponseEvent,
+    ResponseTracker,
+)
+
+if TYPE_CHECKING:
+    from interlock.server.client import ClientConnection
+
+log = get_logger(__name__)
+
+# what to do with a client command
+RELAY, QUERY, PROCESS_KILL, CHANGE_USER, QUIT, REJECT = range(6)
+
+DISPATCH: dict[int, int] = {
+    Command.QUERY: QUERY,
+    Command.QUIT: QUIT,
+    Command.PROCESS_KILL: PROCESS_KILL,
+    Command.CHANGE_USER: CHANGE_USER,
+    **{
+        int(cmd): RELAY
+        for cmd in (
+            Command.INIT_DB,
+            Command.FIELD_LIST,
+            Command.CREATE_DB,
+            Command.DROP_DB,
+            Command.REFRESH,
+            Command.STATISTICS,
+            Command.DEBUG,
+            Command.PING,
+            Command.STMT_PREPARE,
+            Command.STMT_EXECUTE,
+            Command.STMT_SEND_LONG_DATA,
+            Command.STMT_CLOSE,
+            Command.STMT_RESET,
+            Command.SET_OPTION,
+            Command.STMT_FETCH,
+            Command.RESET_CONNECTION,
+            Command.STMT_BULK_EXECUTE,
+        )
+    },
+}
+HEAD = 16  # payload bytes the tracker gets
+KILL_MAX = 4096  # COM_QUERY payloads up to this size are checked for KILL
+WHOLE_MAX = 1 << 16  # largest packet the proxy assembles (COM_CHANGE_USER)
+_KILL_HINT = re.compile(rb"[kK][iI][lL][lL]")
+
+
+class Session:
+    """One client connection and its backend connection."""
+
+    def __init__(
+        self,
+        client: ClientConnection,
+        backend: BackendConnection,
+        login: Login,
+    ) -> None:
+        self.client = client
+        self.id = client.session_id
+        self.login = login
+        self.backend = backend
+        backend.tracker = ResponseTracker(backend.capabilities)
+        backend.sink = self
+        client.congestion.link(backend.gate)
+        backend.congestion.link(client.gate)
+        self.closed = False
+        self._partial = b""  # an incomplete packet start (< header + HEAD bytes)
+        self._remaining = 0  # bytes of the current client packet still to pass on
+        self._continued = False  # the current physical packet is 0xFFFFFF long: more follows
+        self._discard = False  # the current packet is being dropped (answered by the proxy)
+        self._held: bytearray | None = None  # input kept while waiting for the backend
+        self._held_waiter: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._quitting = False
+        self.reply_seq = 1  # sequence id of the proxy's answer to COM_CHANGE_USER
+
+    # -- routing seam ------------------------------------------------------------------------
+
+    def route(self, command: int) -> BackendConnection:
+        """The backend for the next command (issue 2: always the primary)."""
+        return self.backend
+
+    # -- client -> backend -------------------------------------------------------------------
+
+    def client_data(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if self._held is not None:
+            self._held += data
+            waiter = self._held_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            return
+        backend = self.backend
+        tracker = backend.tracker
+        try:
+            if tracker.awaiting_client_data:
+                backend.write(data)
+                self._events(backend, tracker.feed_client(data))
+                return
+            if not (self._partial or self._remaining):
+                # fast path: exactly one whole command packet, relayed as the same object
+                size = len(data)
+                if size > 4:
+                    length = data[0] | data[1] << 8 | data[2] << 16
+                    if length + 4 == size and length < MAX_PAYLOAD:
+                        action = DISPATCH.get(data[4], REJECT)
+                        if action == RELAY or (
+                            action == QUERY
+                            and (length > KILL_MAX or _KILL_HINT.search(data, 5, 261) is None)
+                        ):
+                            tracker.start(data[4], data[4 : 4 + HEAD])
+                            backend.write(data)
+                            return
+            self._feed(data)
+        except ClientError as exc:
+            self.fail(exc, seq=1)
+        except ProtocolError as exc:
+            log.warning("Session %d: malformed packet from client: %s", self.id, exc)
+            self.fail(errors.bad_handshake(), seq=1)
+        except Exception:  # one session's failure must never reach the listener
+            log.exception("Session %d: unexpected failure", self.id)
+            self.fail(errors.proxy_failure("internal error"), seq=1)
+
+    def _feed(self, data: bytes) -> None:
+        if self._partial:
+            buf = self._partial + data
+            self._partial = b""
+        else:
+            buf = data
+        backend = self.backend
+        tracker = backend.tracker
+        size = len(buf)
+        pos = 0
+        start = 0  # start of the run of bytes to forward unchanged
+        out: list[bytes] = []
+        while pos < size:
+            remaining = self._remaining
+            if remaining:
+                take = min(remaining, size - pos)
+                if self._discard:
+                    if start < pos:
+                        out.append(buf[start:pos])
+                    start = pos + take
+                pos += take
+                self._remaining = remaining - take
+                continue
+            if size - pos < 4:
+                break
+            length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+            if self._continued:
+                self._continued = length == MAX_PAYLOAD
+                self._remaining = length
+                pos += 4
+                if self._discard:
+                    start = pos
+                continue
+            self._discard = False
+            if length == 0:
+                raise errors.bad_handshake()
+            if size - pos < 5:
+                break
+            command = buf[pos + 4]
+            action = DISPATCH.get(command, REJECT)
+            if action == QUERY and length > KILL_MAX:
+                action = RELAY
+            if action == RELAY:
+                need = min(length, HEAD)
+                if size - pos - 4 < need:
+                    break
+                tracker.start(command, buf[pos + 4 : pos + 4 + need])
+                self._continued = length == MAX_PAYLOAD
+                self._remaining = length
+                pos += 4
+                continue
+            if action == REJECT:
+                if not tracker.idle:
+                    self._hold(buf, pos, start, out)
+                    return
+                seq = buf[pos + 3]
+                if start < pos:
+                    out.append(buf[start:pos])
+                self.client.write(errors.err_packet(errors.unknown_command(), seq + 1))
+                log.warning("Session %d: rejected unsupported command 0x%02x", self.id, command)
+                self._discard = True
+                self._continued = length == MAX_PAYLOAD
+                self._remaining = length
+                pos += 4
+                start = pos
+                continue
+            end = pos + 4 + length
+            if length > WHOLE_MAX:
+                raise errors.packet_too_large()
+            if end > size:
+                break
+            packet = Packet(buf[pos + 3], buf[pos + 4 : end])
+            if action in (QUERY, PROCESS_KILL):
+                payload = self._rewrite_kill(action, packet.payload)
+                if payload is not packet.payload:
+                    if start < pos:
+                        out.append(buf[start:pos])
+                    out.append(encode_packet(payload, packet.seq))
+                    start = end
+                tracker.start(command, payload[:HEAD])
+                pos = end
+                continue
+            if action == QUIT:
+                tracker.start(command, packet.payload)
+                pos = end
+                self._quitting = True
+                break
+            # CHANGE_USER: needs the backend idle, then runs as a task
+            if not tracker.idle:
+                self._hold(buf, pos, start, out)
+                return
+            if start < pos:
+                out.append(buf[start:pos])
+            self._flush(backend, buf, start, pos, out, whole=False)
+            self._held = bytearray(buf[end:])
+            self.client.gate.pause(Reason.BUSY)
+            self._task = asyncio.ensure_future(self._change_user(packet))
+            return
+        if pos < size and not self._quitting:
+            self._partial = buf[pos:]
+        self._flush(backend, buf, start, pos, out, whole=True)
+        if self._quitting:
+            self.close()
+
+    def _flush(
+        self,
+        backend: BackendConnection,
+        buf: bytes,
+        start: int,
+        pos: int,
+        out: list[bytes],
+        whole: bool,
+    ) -> None:
+        if whole and not out and start == 0 and pos == len(buf):
+            backend.write(buf)
+            return
+        if whole and start < pos:
+            out.append(buf[start:pos])
+        if out:
+            backend.write(b"".join(out))
+
+    def _hold(self, buf: bytes, pos: int, start: int, out: list[bytes]) -> None:
+        """Forward what came before ``pos``, keep the rest until the backend is idle."""
+        if start < pos:
+            out.append(buf[start:pos])
+        self._flush(self.backend, buf, start, pos, out, whole=False)
+        self._held = bytearray(buf[pos:])
+        self.client.gate.pause(Reason.BUSY)
+
+    def _release_held(self) -> None:
+        held = self._held
+        self._held = None
+        self.client.gate.resume(Reason.BUSY)
+        if held and not self.closed:
+            self.client_data(bytes(held))
+
+    def _rewrite_kill(self, action: int, payload: bytes) -> bytes:
+        """Translate a proxy connection id in KILL / COM_PROCESS_KILL to a backend thread id."""
+        if action == PROCESS_KILL:
+            if len(payload) != 5:
+                return payload
+            target_id = int.from_bytes(payload[1:5], "little")
+        else:
+            if _KILL_HINT.search(payload, 1, 261) is None:
+                return payload
+            stmt = parse_kill(payload[1:])
+            if stmt is None:
+                return payload
+            target_id = stmt.thread_id
+        if not is_proxy_id(target_id):
+            return payload  # a backend thread id (from CONNECTION_ID()): pass through
+        target = self.client.registry.get(target_id)
+        thread = target.backend_thread_id() if target is not None else 0
+        if not thread:
+            # unknown proxy id: the server answers "Unknown thread id: N" with the same N
+            return payload
+        log.info("Session %d: KILL of session %d -> thread %d", self.id, target_id, thread)
+        if action == PROCESS_KILL:
+            return payload[:1] + thread.to_bytes(4, "little")
+        assert stmt is not None
+        return payload[:1] + stmt.with_thread_id(thread)
+
+    def backend_thread_id(self) -> int:
+        return self.backend.thread_id if not self.closed else 0
+
+    # -- backend -> client -------------------------------------------------------------------
+
+    def backend_data(self, backend: BackendConnection, data: bytes) -> None:
+        try:
+            events = backend.tracker.feed(data)
+        except ProtocolError as exc:
+            log.error(
+                "Session %d: unexpected data from server %s: %s", self.id, backend.label, exc
+            )
+            self.fail(
+                errors.lost_backend(
+                    backend.server.name, backend.server.address, backend.server.port,
+                    "malformed response",
+                ),
+                seq=backend.tracker.next_seq,
+            )
+            return
+        self.client.write(data)
+        if events:
+            try:
+                self._events(backend, events)
+            except Exception:  # one session's failure must never reach the listener
+                log.exception("Session %d: unexpected failure", self.id)
+                self.fail(errors.proxy_failure("internal error"), seq=backend.tracker.next_seq)
+
+    def _events(self, backend: BackendConnection, events: list[ResponseEvent]) -> None:
+        for event in events:
+            if isinstance(event, ResponseDone):
+                if self._held is not None and self._task is None and backend.tracker.idle:
+                    self._release_held()
+            elif isinstance(event, LocalInfileRequested):
+                log.info("Session %d: LOAD DATA LOCAL INFILE transfer", self.id)
+
+    def backend_lost(self, backend: BackendConnection, exc: Exception | None) -> None:
+        if self.closed:
+            return
+        if self._quitting:
+            self.close()
+            return
+        tracker = backend.tracker
+        seq = 1 if tracker.idle else tracker.next_seq
+        reason = str(exc) if exc else "connection closed by the server"
+        log.warning(
+            "Session %d: lost connection to server %s: %s", self.id, backend.label, reason
+        )
+        server = backend.server
+        self.fail(errors.lost_backend(server.name, server.address, server.port), seq=seq)
+
+    # -- COM_CHANGE_USER ---------------------------------------------------------------------
+
+    async def read_client_packet(self) -> Packet:
+        """A whole packet from the held client input (reading resumed meanwhile)."""
+        buffer = PacketBuffer(max_payload=WHOLE_MAX)
+        while True:
+            held = self._held if self._held is not None else bytearray()
+            buffer.feed(bytes(held))
+            held.clear()
+            packet = buffer.next_packet()
+            if packet is not None:
+                rest = buffer.packets()
+                if rest or buffer.buffered:
+                    raise errors.bad_handshake()
+                return packet
+            self._held_waiter = asyncio.get_running_loop().create_future()
+            self.client.gate.resume(Reason.BUSY)
+            try:
+                await self._held_waiter
+            finally:
+                self._held_waiter = None
+                self.client.gate.pause(Reason.BUSY)
+            if self.closed:
+                raise ConnectionResetError("client went away")
+
+    async def _change_user(self, packet: Packet) -> None:
+        try:
+            await change_user.run(self, packet)
+        except ClientError as exc:
+            self.fail(exc, seq=self.reply_seq)
+            return
+        except (ProtocolError, OSError) as exc:
+            log.warning("Session %d: COM_CHANGE_USER failed: %s", self.id, exc)
+            server = self.backend.server
+            error = errors.lost_backend(server.name, server.address, server.port, str(exc))
+            self.fail(error, seq=self.reply_seq)
+            return
+        except asyncio.CancelledError:
+            return
+        self._task = None
+        if not self.closed:
+            self._release_held()
+
+    # -- teardown ----------------------------------------------------------------------------
+
+    def fail(self, error: ClientError, seq: int) -> None:
+        """Send ``error`` to the client and end the session."""
+        if self.closed:
+            return
+        self.client.write(errors.err_packet(error, seq))
+        self.close()
+
+    def client_lost(self) -> None:
+        if not self.closed:
+            log.info("Session %d: client disconnected", self.id)
+        self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        waiter = self._held_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self.client.congestion.link(None)
+        self.backend.congestion.link(None)
+        self.backend.close()
+        self.client.close()
