@@ -3,11 +3,9 @@
 Each scenario runs twice with :class:`tests.integration.rawclient.RawClient`: once against the
 primary directly, once through Interlock, and records every response (sequence id + payload).
 The two transcripts must be equal.  Only what legitimately differs is normalised, each time
-at the step that needs it: the numbers of COM_STATISTICS (uptime, counters), and for
-COM_CHANGE_USER the server's auth switch with a fresh random nonce (MariaDB answers
-COM_CHANGE_USER with one; the proxy re-authenticates with its own handshake nonce, so the
-final OK/ERR comes at another sequence id — the client checks each flow's ids itself);
-prepared statement ids (a per-THD counter that survives in the server's thread cache); and
+at the step that needs it: the numbers of COM_STATISTICS (uptime, counters), the random
+nonce of the auth switch both the server and the proxy answer COM_CHANGE_USER with (sequence
+ids are compared); prepared statement ids (a per-THD counter that survives in the server's thread cache); and
 when a connection is killed, the ERR 2013 naming the server that the proxy sends before it
 closes (issue 2 asks for it when a backend connection is lost; the server just closes, and a
 client library then reports 2013 itself).  Connection ids never appear in compared bytes:
@@ -98,14 +96,6 @@ def switch_nonce(packets: list[Packet]) -> list[Any]:
     marker = b"\xfemysql_native_password\x00"
     return [(seq, marker + b"<nonce>" if payload.startswith(marker) else payload)
             for seq, payload in as_pairs(packets)]
-
-
-def change_user_outcome(packets: list[Packet]) -> list[Any]:
-    """COM_CHANGE_USER: drop a mysql_native_password auth switch (fresh random nonce) and the
-    sequence ids (they depend on whether there was a switch); keep the final OK/ERR bytes."""
-    if packets and packets[0].payload.startswith(b"\xfemysql_native_password\x00"):
-        packets = packets[1:]
-    return [p.payload for p in packets]
 
 
 @dataclass
@@ -481,14 +471,14 @@ def test_change_user(
     def scenario(side: Side, t: Transcript) -> None:
         with side.open(database="app") as c:
             c.query("SET @cmd_mark = 'before'")
-            t.record("to other", c.change_user(OTHER_USER, OTHER_PASSWORD), change_user_outcome)
+            t.record("to other", c.change_user(OTHER_USER, OTHER_PASSWORD), switch_nonce)
             t.record("whoami", c.query(whoami))
             t.record("to other with db",
-                     c.change_user(OTHER_USER, OTHER_PASSWORD, "test"), change_user_outcome)
+                     c.change_user(OTHER_USER, OTHER_PASSWORD, "test"), switch_nonce)
             t.record("whoami with db", c.query(whoami))
             t.record("table in test", c.query("CREATE OR REPLACE TABLE test.cmd_cu (a INT)"))
             t.record("wrong password",
-                     c.change_user(OTHER_USER, "not-the-password", "test"), change_user_outcome)
+                     c.change_user(OTHER_USER, "not-the-password", "test"), switch_nonce)
             # the server keeps the connection, logged in as before: compare what is left
             try:
                 t.record("whoami after refusal", c.query(whoami))
@@ -505,19 +495,20 @@ def test_change_user(
             t.record("whoami after that refusal", c.query(whoami))
         with side.open(database="app") as c:
             t.record("to other, no access to db",
-                     c.change_user(OTHER_USER, OTHER_PASSWORD, "app"), change_user_outcome)
+                     c.change_user(OTHER_USER, OTHER_PASSWORD, "app"), switch_nonce)
             try:
                 t.record("whoami after db refusal", c.query(whoami))
             except (ConnectionError, AssertionError) as exc:
                 t.note("whoami after db refusal", type(exc).__name__)
-            t.record("unknown user", c.change_user("cmd_nobody", "x"), change_user_outcome)
+            t.record("unknown user", c.change_user("cmd_nobody", "x"), switch_nonce)
             t.record("back to app", c.change_user(side.params.user, side.params.password, "app"),
-                     change_user_outcome)
+                     switch_nonce)
             t.record("whoami back", c.query(whoami))
             t.record("drop", c.query("DROP TABLE test.cmd_cu"))
 
     steps = dict(compare(scenario, direct_params, accounts_params).steps)
-    assert steps["to other"][0][0] == 0x00
+    switch = (1, b"\xfemysql_native_password\x00<nonce>")
+    assert steps["to other"] == [switch, (3, b"\x00\x00\x00\x02\x00\x00\x00")]
     assert _rows(steps["whoami"]) == [(b"cmd_other@%", b"1", None, None)]
     assert _rows(steps["whoami with db"]) == [(b"cmd_other@%", b"1", b"test", None)]
     # a refused COM_CHANGE_USER leaves the session as it was (MariaDB 10.11 does not close it)
@@ -525,18 +516,19 @@ def test_change_user(
     assert _rows(steps["whoami after that refusal"]) == [(b"cmd_other@%", b"1", b"test", None)]
     assert _rows(steps["whoami after db refusal"]) == [(b"app@%", b"0", b"app", None)]
     refusal = steps["wrong password"]
-    assert refusal == [
-        b"\xff\x15\x04#28000Access denied for user 'cmd_other'@'127.0.0.1' (using password: YES)"
-    ]
+    assert refusal == [switch, (
+        3, b"\xff\x15\x04#28000Access denied for user 'cmd_other'@'127.0.0.1' (using password: YES)"
+    )]
     assert steps["to other via another plugin"] == [
         (1, b"\xfemysql_native_password\x00<nonce>"), (3, b"\x00\x00\x00\x02\x00\x00\x00")]
     assert _rows(steps["whoami via another plugin"]) == [(b"cmd_other@%", b"1", b"test", None)]
-    assert steps["wrong password via another plugin"][1][1] == refusal[0]
+    assert steps["wrong password via another plugin"][1] == refusal[1]
     no_db = steps["to other, no access to db"]
-    assert error_of(Packet(1, no_db[0])).code == 1044
-    assert steps["unknown user"] == [
-        b"\xff\x15\x04#28000Access denied for user 'cmd_nobody'@'127.0.0.1' (using password: YES)"
-    ]
+    assert no_db[0] == switch
+    assert error_of(Packet(*no_db[1])).code == 1044
+    assert steps["unknown user"] == [switch, (
+        3, b"\xff\x15\x04#28000Access denied for user 'cmd_nobody'@'127.0.0.1' (using password: YES)"
+    )]
     assert _rows(steps["whoami back"]) == [(b"app@%", b"0", b"app", None)]
 
 

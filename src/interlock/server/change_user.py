@@ -1,8 +1,9 @@
 """COM_CHANGE_USER: re-authenticated at the proxy, then replayed on the backend.
 
-The client scrambles the new password with the proxy's handshake nonce (and, when it asks for
-another plugin, is switched to mysql_native_password with that same nonce, as the server does).
-The proxy checks the account like at login, then sends COM_CHANGE_USER to the backend with a
+The client scrambles the new password with the proxy's handshake nonce, which was already used
+at login; so, as MariaDB does, a client that speaks PLUGIN_AUTH is always answered with an auth
+switch to mysql_native_password carrying a *fresh* nonce, and only the answer to that counts (a
+captured COM_CHANGE_USER cannot be replayed).  The proxy checks the account like at login, then sends COM_CHANGE_USER to the backend with a
 token for the *backend's* nonce (answering an auth switch if the backend asks) and relays the
 final OK or ERR with the sequence id the client expects.  A refused change leaves the session
 as it was, as on the server.
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from interlock.log import get_logger
 from interlock.server import errors
 from interlock.server.backend import BackendRefused, Login
-from interlock.wire.auth import NATIVE_PASSWORD
+from interlock.wire.auth import NATIVE_PASSWORD, new_nonce
 from interlock.wire.constants import Capability
 from interlock.wire.errors import ProtocolError
 from interlock.wire.framing import Packet, encode_packet
@@ -47,14 +48,15 @@ async def run(session: Session, packet: Packet) -> None:
     seq = packet.seq
     session.reply_seq = seq + 1
     response = request.auth_response
-    plugin = request.auth_plugin or NATIVE_PASSWORD
-    if plugin != NATIVE_PASSWORD and caps & Capability.PLUGIN_AUTH:
-        switch = AuthSwitchRequest(NATIVE_PASSWORD, client.nonce + b"\0")
+    nonce = client.nonce
+    if caps & Capability.PLUGIN_AUTH:
+        nonce = new_nonce()
+        switch = AuthSwitchRequest(NATIVE_PASSWORD, nonce + b"\0")
         client.write(encode_packet(build_auth_switch(switch), seq + 1))
         reply = await session.read_client_packet()
         response, seq = reply.payload, reply.seq
         session.reply_seq = seq + 1
-    verdict = await client.verify(request.username, response)
+    verdict = await client.verify(request.username, response, nonce)
     if verdict.error is not None:
         log.warning(
             "Session %d: COM_CHANGE_USER to '%s' refused: %s",

@@ -149,15 +149,18 @@ class ClientConnection(asyncio.Protocol):
             finally:
                 self._waiter = None
 
-    async def verify(self, user: str, response: bytes) -> authn.Verdict:
-        """Check ``user``'s scramble of this connection's nonce; reload accounts once if that
-        could change the answer."""
+    async def verify(
+        self, user: str, response: bytes, nonce: bytes | None = None
+    ) -> authn.Verdict:
+        """Check ``user``'s scramble of ``nonce`` (default: this connection's handshake nonce);
+        reload accounts once if that could change the answer."""
         service = self.ctx.service
         accounts = service.accounts
+        scrambled = self.nonce if nonce is None else nonce
 
         def check() -> authn.Verdict:
             return authn.verify(
-                accounts.table, user, self.address, response, self.nonce,
+                accounts.table, user, self.address, response, scrambled,
                 service=service.name, enable_root_user=service.config.enable_root_user,
             )
 
