@@ -2,13 +2,13 @@
 
 Each scenario runs twice with :class:`tests.integration.rawclient.RawClient`: once against the
 primary directly, once through Interlock, and records every response (sequence id + payload).
-The two transcripts must be equal.  Only what legitimately differs is normalised, each time
-at the step that needs it: the numbers of COM_STATISTICS (uptime, counters), the random
-nonce of the auth switch both the server and the proxy answer COM_CHANGE_USER with (sequence
-ids are compared); prepared statement ids (a per-THD counter that survives in the server's thread cache); and
-when a connection is killed, the ERR 2013 naming the server that the proxy sends before it
-closes (issue 2 asks for it when a backend connection is lost; the server just closes, and a
-client library then reports 2013 itself).  Connection ids never appear in compared bytes:
+The two transcripts must be equal. Only what legitimately differs is normalised, each time at
+the step that needs it: the numbers of COM_STATISTICS (uptime, counters), the random nonce of
+the auth switch both the server and the proxy answer COM_CHANGE_USER with (sequence ids are
+compared); prepared statement ids (a per-THD counter that survives in the server's thread
+cache); and when a connection is killed, the ERR 2013 naming the server that the proxy sends
+before it closes (issue 2 asks for it when a backend connection is lost; the server just closes,
+and a client library then reports 2013 itself). Connection ids never appear in compared bytes:
 each side uses the id from its own handshake.
 
 The second account (``cmd_other``) is created before a module-scoped proxy starts, so that
@@ -526,9 +526,8 @@ def test_change_user(
     no_db = steps["to other, no access to db"]
     assert no_db[0] == switch
     assert error_of(Packet(*no_db[1])).code == 1044
-    assert steps["unknown user"] == [switch, (
-        3, b"\xff\x15\x04#28000Access denied for user 'cmd_nobody'@'127.0.0.1' (using password: YES)"
-    )]
+    denied_nobody = b"Access denied for user 'cmd_nobody'@'127.0.0.1' (using password: YES)"
+    assert steps["unknown user"] == [switch, (3, b"\xff\x15\x04#28000" + denied_nobody)]
     assert _rows(steps["whoami back"]) == [(b"app@%", b"0", b"app", None)]
 
 

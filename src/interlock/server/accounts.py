@@ -17,6 +17,7 @@ as?" the way MariaDB's ``sql_acl.cc`` does:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -39,8 +40,11 @@ class Account:
         return self.plugin in NATIVE_PLUGINS
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_ip(address: str) -> str:
-    """``::ffff:1.2.3.4`` (an IPv4 client on a dual-stack socket) -> ``1.2.3.4``."""
+    """``::ffff:1.2.3.4`` (an IPv4 client on a dual-stack socket) -> ``1.2.3.4``.
+
+    Cached: it runs several times per login, and clients come from few addresses."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:

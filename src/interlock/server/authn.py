@@ -7,6 +7,7 @@ all it needs to log in to backends later.  The errors are the server's own, word
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from interlock.errors import ClientError
@@ -40,19 +41,29 @@ def verify(
     host = normalize_ip(address)
     if user == "root" and not enable_root_user:
         return Verdict(error=errors.root_denied(user, host, service))
-    denied = errors.access_denied(user, host, using_password=bool(response))
     account = table.find(user, host)
     if account is None:
-        return Verdict(error=denied, retry=True)
+        return _denied(user, host, response)
     if not account.is_native:
         return Verdict(error=errors.unsupported_plugin(account.user, account.host, account.plugin))
     try:
-        stored = parse_stored_hash(account.auth_string)
+        stored = _stored_hash(account.auth_string)
     except ProtocolError:
-        return Verdict(error=denied, retry=True)
+        return _denied(user, host, response)
     sha1 = recover_sha1(response, nonce, stored)
     if sha1 is None:
-        return Verdict(error=denied, retry=True)
+        return _denied(user, host, response)
     if account.locked:
         return Verdict(error=errors.account_locked())
     return Verdict(sha1_password=sha1)
+
+
+def _denied(user: str, host: str, response: bytes) -> Verdict:
+    return Verdict(error=errors.access_denied(user, host, using_password=bool(response)),
+                   retry=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _stored_hash(auth_string: str) -> bytes:
+    """``parse_stored_hash``, once per distinct account hash (it runs at every login)."""
+    return parse_stored_hash(auth_string)

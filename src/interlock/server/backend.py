@@ -54,6 +54,40 @@ SERVICE_CAPABILITIES = (
 )
 
 
+_CAPS_CACHE: dict[int, Capability] = {}
+NO_CAPABILITIES = Capability(0)
+_LONG_PASSWORD = int(Capability.LONG_PASSWORD)
+_NOT_FORWARDED = int(Capability.SSL | Capability.COMPRESS)
+_FROM_SERVER = int(Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.PLUGIN_AUTH)
+_CONNECT_WITH_DB = int(Capability.CONNECT_WITH_DB)
+_CONNECT_ATTRS = int(Capability.CONNECT_ATTRS)
+
+
+def as_capabilities(value: int) -> Capability:
+    """``Capability(value)``, made once per distinct value (flag arithmetic on enums is slow
+    and logins do a lot of it: the proxy computes with ints and converts at the edges)."""
+    caps = _CAPS_CACHE.get(value)
+    if caps is None:
+        caps = _CAPS_CACHE[value] = Capability(value)
+    return caps
+
+
+def login_capabilities(client: int, server: int, database: bool, attributes: bool) -> int:
+    """What the proxy asks a backend for on behalf of a client that negotiated ``client``."""
+    caps = client & (server | _LONG_PASSWORD)
+    caps &= ~_NOT_FORWARDED
+    caps |= server & _FROM_SERVER
+    if database:
+        caps |= _CONNECT_WITH_DB
+    else:
+        caps &= ~_CONNECT_WITH_DB
+    if not attributes:
+        caps &= ~_CONNECT_ATTRS
+    if server & _LONG_PASSWORD:  # a MySQL server: no MariaDB extended caps
+        caps &= 0xFFFFFFFF
+    return caps
+
+
 class BackendSink(Protocol):
     """What a session provides to a backend connection in relay mode."""
 
@@ -92,6 +126,23 @@ class Login:
 
 
 class BackendConnection(asyncio.Protocol):
+    __slots__ = (
+        "_packets",
+        "_waiter",
+        "capabilities",
+        "closed",
+        "congestion",
+        "gate",
+        "handshake",
+        "login_ok",
+        "lost",
+        "nonce",
+        "server",
+        "sink",
+        "tracker",
+        "transport",
+    )
+
     def __init__(self, server: ServerConfig) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
@@ -100,9 +151,9 @@ class BackendConnection(asyncio.Protocol):
         self.congestion = flow.Congestion()
         self.handshake: HandshakeV10 | None = None
         self.nonce = b""  # the nonce the server uses for this connection (for COM_CHANGE_USER)
-        self.capabilities = Capability(0)
+        self.capabilities = NO_CAPABILITIES
         self.login_ok = b""  # payload of the OK that ended the login
-        self.tracker = ResponseTracker(Capability(0))  # replaced by the session (relay mode)
+        self.tracker = ResponseTracker(NO_CAPABILITIES)  # replaced by the session (relay mode)
         self._packets = PacketBuffer(max_payload=1 << 30)
         self._waiter: asyncio.Future[None] | None = None
         self.lost: Exception | None = None
@@ -318,19 +369,9 @@ async def _login(
     conn.handshake = handshake
     conn.nonce = handshake.nonce[:20]
     server_caps = handshake.capabilities
-    caps = login.capabilities & (server_caps | Capability.LONG_PASSWORD)
-    caps &= ~(Capability.SSL | Capability.COMPRESS)
-    caps |= server_caps & (
-        Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.PLUGIN_AUTH
-    )
-    if login.database:
-        caps |= Capability.CONNECT_WITH_DB
-    else:
-        caps &= ~Capability.CONNECT_WITH_DB
-    if not login.attributes:
-        caps &= ~Capability.CONNECT_ATTRS
-    if server_caps & Capability.LONG_PASSWORD:  # a MySQL server: no MariaDB extended caps
-        caps = Capability(int(caps) & 0xFFFFFFFF)
+    caps = as_capabilities(login_capabilities(
+        int(login.capabilities), int(server_caps), bool(login.database), bool(login.attributes)
+    ))
     seq = first.seq + 1
     if tls is not None:
         if not server_caps & Capability.SSL:

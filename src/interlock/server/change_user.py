@@ -3,10 +3,10 @@
 The client scrambles the new password with the proxy's handshake nonce, which was already used
 at login; so, as MariaDB does, a client that speaks PLUGIN_AUTH is always answered with an auth
 switch to mysql_native_password carrying a *fresh* nonce, and only the answer to that counts (a
-captured COM_CHANGE_USER cannot be replayed).  The proxy checks the account like at login, then sends COM_CHANGE_USER to the backend with a
-token for the *backend's* nonce (answering an auth switch if the backend asks) and relays the
-final OK or ERR with the sequence id the client expects.  A refused change leaves the session
-as it was, as on the server.
+captured COM_CHANGE_USER cannot be replayed). The proxy checks the account like at login, then
+sends COM_CHANGE_USER to the backend with a token for the *backend's* nonce (answering an auth
+switch if the backend asks) and relays the final OK or ERR with the sequence id the client
+expects. A refused change leaves the session as it was, as on the server.
 """
 
 from __future__ import annotations

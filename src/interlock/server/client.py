@@ -45,6 +45,10 @@ from interlock.wire.packets import build_err_from
 log = get_logger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0  # like the server's connect_timeout
+_PLUGIN_AUTH = int(Capability.PLUGIN_AUTH)
+_SSL = int(Capability.SSL)
+# what a backend must offer when the client negotiated it (not CONNECT_WITH_DB, CONNECT_ATTRS)
+_MUST_MATCH = ~int(Capability.CONNECT_WITH_DB | Capability.CONNECT_ATTRS)
 HANDSHAKE_MAX = 64 * 1024  # no login packet is bigger
 
 
@@ -57,6 +61,26 @@ class ListenerContext:
 
 
 class ClientConnection(asyncio.Protocol):
+    __slots__ = (
+        "_packets",
+        "_raw",
+        "_seq",
+        "_task",
+        "_waiter",
+        "address",
+        "capabilities",
+        "closed",
+        "congestion",
+        "ctx",
+        "gate",
+        "nonce",
+        "registry",
+        "session",
+        "session_id",
+        "transport",
+        "user",
+    )
+
     def __init__(self, ctx: ListenerContext) -> None:
         self.ctx = ctx
         self.registry = ctx.registry
@@ -68,7 +92,7 @@ class ClientConnection(asyncio.Protocol):
         self.address = "?"
         self.user = ""
         self.nonce = new_nonce()
-        self.capabilities = Capability(0)
+        self.capabilities = backend.NO_CAPABILITIES
         self.closed = False
         self._packets = PacketBuffer(max_payload=HANDSHAKE_MAX)
         self._raw: bytearray | None = bytearray()  # bytes before a TLS upgrade
@@ -225,7 +249,9 @@ class ClientConnection(asyncio.Protocol):
                 packet = await self._upgrade(packet)
             self._raw = None
             response = parse_handshake_response41(packet.payload, advertised)
-            self.capabilities = response.capabilities & advertised
+            self.capabilities = backend.as_capabilities(
+                int(response.capabilities) & int(advertised)
+            )
             self.user = response.username
             auth = await self._client_auth(response)
         verdict = await self.verify(response.username, auth)
@@ -258,7 +284,7 @@ class ClientConnection(asyncio.Protocol):
 
     async def _client_auth(self, response: HandshakeResponse41) -> bytes:
         """The client's mysql_native_password response, switching it over if needed."""
-        plugin = response.auth_plugin if self.capabilities & Capability.PLUGIN_AUTH else None
+        plugin = response.auth_plugin if int(self.capabilities) & _PLUGIN_AUTH else None
         if not plugin or plugin == NATIVE_PASSWORD:
             return response.auth_response
         switch = AuthSwitchRequest(NATIVE_PASSWORD, self.nonce + b"\0")
@@ -305,9 +331,9 @@ class ClientConnection(asyncio.Protocol):
         )
 
     def _check_capabilities(self, conn: backend.BackendConnection) -> None:
-        missing = (self.capabilities & ~Capability.SSL) & ~conn.capabilities
-        if missing & ~(Capability.CONNECT_WITH_DB | Capability.CONNECT_ATTRS):
+        missing = int(self.capabilities) & ~_SSL & ~int(conn.capabilities)
+        if missing & _MUST_MATCH:
             log.warning(
                 "Session %d: server '%s' lacks capabilities the client negotiated: %s",
-                self.session_id, conn.server.name, missing,
+                self.session_id, conn.server.name, Capability(missing),
             )

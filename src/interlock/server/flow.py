@@ -41,7 +41,7 @@ class ReadGate:
 
     def __init__(self, transport: asyncio.ReadTransport | None = None) -> None:
         self.transport = transport
-        self.reasons = Reason(0)
+        self.reasons = 0  # a set of Reason bits, kept as an int (made per connection)
 
     def attach(self, transport: asyncio.ReadTransport) -> None:
         """Use ``transport`` from now on (e.g. after a TLS upgrade), applying current state."""
@@ -51,14 +51,14 @@ class ReadGate:
 
     def pause(self, reason: Reason) -> None:
         was_open = not self.reasons
-        self.reasons |= reason
+        self.reasons |= int(reason)
         if was_open and self.transport is not None and not self.transport.is_closing():
             self.transport.pause_reading()
 
     def resume(self, reason: Reason) -> None:
         if not self.reasons & reason:
             return
-        self.reasons &= ~reason
+        self.reasons &= ~int(reason)
         if not self.reasons and self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 

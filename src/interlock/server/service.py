@@ -9,6 +9,7 @@ from interlock.config.model import GlobalConfig, ServerConfig, ServiceConfig
 from interlock.server import tls
 from interlock.server.account_loader import ServiceAccounts
 from interlock.wire.constants import SUPPORTED_CAPABILITIES, Capability, ServerStatus
+from interlock.wire.handshake import HandshakeV10
 
 FALLBACK_VERSION = f"5.5.5-10.11.0-Interlock-{__version__}"
 DEFAULT_CHARSET = 45  # utf8mb4_general_ci
@@ -26,6 +27,8 @@ class ServiceRuntime:
         self.servers = [servers[name] for name in config.servers if name in servers]
         self.primary: ServerConfig | None = self.servers[0] if self.servers else None
         self._tls: dict[str, ssl.SSLContext | None] = {}
+        # capabilities() per listener TLS setting, for the handshake it was computed from
+        self._advertised: dict[bool, tuple[HandshakeV10 | None, Capability]] = {}
         self.accounts = ServiceAccounts(config, self.primary, global_.users_refresh_time,
                                         self.tls_for)
 
@@ -38,6 +41,15 @@ class ServiceRuntime:
     def capabilities(self, listener_tls: bool) -> Capability:
         """What the proxy advertises: supported ∩ the primary's, SSL only with listener TLS."""
         handshake = self.accounts.handshake
+        cached = self._advertised.get(listener_tls)
+        if cached is not None and cached[0] is handshake:
+            return cached[1]
+        caps = self._compute_capabilities(handshake, listener_tls)
+        self._advertised[listener_tls] = (handshake, caps)
+        return caps
+
+    @staticmethod
+    def _compute_capabilities(handshake: HandshakeV10 | None, listener_tls: bool) -> Capability:
         caps = SUPPORTED_CAPABILITIES
         if handshake is not None:
             caps &= handshake.capabilities

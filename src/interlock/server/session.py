@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from interlock.errors import ClientError
@@ -82,10 +84,29 @@ HEAD = 16  # payload bytes the tracker gets
 KILL_MAX = 4096  # COM_QUERY payloads up to this size are checked for KILL
 WHOLE_MAX = 1 << 16  # largest packet the proxy assembles (COM_CHANGE_USER)
 _KILL_HINT = re.compile(rb"[kK][iI][lL][lL]")
+# (length | seq << 24, command byte)
+_unpack_header: Callable[[bytes], tuple[int, int]] = struct.Struct("<IB").unpack_from
 
 
 class Session:
     """One client connection and its backend connection."""
+
+    __slots__ = (
+        "_continued",
+        "_discard",
+        "_held",
+        "_held_waiter",
+        "_partial",
+        "_quitting",
+        "_remaining",
+        "_task",
+        "backend",
+        "client",
+        "closed",
+        "id",
+        "login",
+        "reply_seq",
+    )
 
     def __init__(
         self,
@@ -136,20 +157,19 @@ class Session:
                 backend.write(data)
                 self._events(backend, tracker.feed_client(data))
                 return
-            if not (self._partial or self._remaining):
+            if not (self._partial or self._remaining) and len(data) > 4:
                 # fast path: exactly one whole command packet, relayed as the same object
-                size = len(data)
-                if size > 4:
-                    length = data[0] | data[1] << 8 | data[2] << 16
-                    if length + 4 == size and length < MAX_PAYLOAD:
-                        action = DISPATCH.get(data[4], REJECT)
-                        if action == RELAY or (
-                            action == QUERY
-                            and (length > KILL_MAX or _KILL_HINT.search(data, 5, 261) is None)
-                        ):
-                            tracker.start(data[4], data[4 : 4 + HEAD])
-                            backend.write(data)
-                            return
+                header, command = _unpack_header(data)
+                length = header & 0xFFFFFF
+                if length + 4 == len(data) and length < MAX_PAYLOAD:
+                    action = DISPATCH.get(command, REJECT)
+                    if action == RELAY or (
+                        action == QUERY
+                        and (length > KILL_MAX or _KILL_HINT.search(data, 5, 261) is None)
+                    ):
+                        tracker.start(command, data[4 : 4 + HEAD])
+                        backend.write(data)
+                        return
             self._feed(data)
         except ClientError as exc:
             self.fail(exc, seq=1)
@@ -343,7 +363,9 @@ class Session:
             )
             return
         self.client.write(data)
-        if events:
+        # usually one ResponseDone and nothing held: nothing to do
+        if events and (len(events) > 1 or self._held is not None
+                       or type(events[0]) is not ResponseDone):
             try:
                 self._events(backend, events)
             except Exception:  # one session's failure must never reach the listener

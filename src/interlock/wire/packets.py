@@ -149,6 +149,56 @@ def parse_eof(payload: bytes | memoryview) -> EofPacket:
     return EofPacket(warnings, ServerStatus(r.read_uint(2)))
 
 
+# -- the relay's fast readers (ints, no objects; anything unusual -> the checking parsers) ----
+
+_SESSION_STATE_CHANGED = int(ServerStatus.SESSION_STATE_CHANGED)
+
+
+def _lenenc(data: bytes, pos: int) -> tuple[int, int]:
+    """A length-encoded integer of up to 3 bytes at ``pos``: ``(value, next pos)``, or
+    ``(-1, pos)`` for anything else (longer, NULL/ERR prefixes, past the end)."""
+    if pos >= len(data):
+        return -1, pos
+    first = data[pos]
+    if first < 0xFB:
+        return first, pos + 1
+    if first == 0xFC and pos + 3 <= len(data):
+        return data[pos + 1] | data[pos + 2] << 8, pos + 3
+    if first == 0xFD and pos + 4 <= len(data):
+        return data[pos + 1] | data[pos + 2] << 8 | data[pos + 3] << 16, pos + 4
+    return -1, pos
+
+
+def quick_ok(payload: bytes, session_track: bool) -> tuple[int, int, int, int] | None:
+    """``(affected rows, insert id, status, warnings)`` of a well-formed OK packet (header
+    byte already checked by the caller) that carries no session state to extract (an info
+    string is allowed), read without building objects; None for anything else, which then goes
+    through :func:`parse_ok` and its checks."""
+    affected, pos = _lenenc(payload, 1)
+    if affected < 0:
+        return None
+    insert_id, pos = _lenenc(payload, pos)
+    if insert_id < 0 or pos + 4 > len(payload):
+        return None
+    status = payload[pos] | payload[pos + 1] << 8
+    warnings = payload[pos + 2] | payload[pos + 3] << 8
+    pos += 4
+    if pos < len(payload):
+        if session_track and status & _SESSION_STATE_CHANGED:
+            return None
+        size, pos = _lenenc(payload, pos)  # the info string must fit, as parse_ok checks
+        if size < 0 or pos + size > len(payload):
+            return None
+    return affected, insert_id, status, warnings
+
+
+def eof_status(payload: bytes) -> int:
+    """The status flags of an EOF packet (what ``parse_eof`` checks, without the objects)."""
+    if len(payload) < 5 or payload[0] != 0xFE:
+        raise RemoteProtocolError("not an EOF packet")
+    return payload[3] | payload[4] << 8
+
+
 def parse_terminator(payload: bytes | memoryview, caps: Capability) -> OkPacket | EofPacket:
     """Parse a 0xFE result-set terminator: an OK packet under DEPRECATE_EOF, else an EOF."""
     if caps & Capability.DEPRECATE_EOF:
