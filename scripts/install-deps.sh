@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Install what `make demo` (./scripts/install-deps.sh demo) or `make test` (... test) needs,
-# and only what is missing: quiet and quick when everything is already there.
-#   demo: MariaDB server + client (Debian packages), uv (from PyPI)
-#   test: the same, plus sysbench, libmariadb-dev + pkg-config + a C compiler (mysqlclient
-#         builds from source), openssl and tmux (used by the client tests)
+# Install what `make demo` (./scripts/install-deps.sh demo), `make test` (... test) or
+# `make bench` (... bench) needs, and only what is missing: quiet and quick when everything is
+# already there.
+#   demo:  MariaDB server + client (Debian packages), uv (from PyPI)
+#   test:  the same, plus sysbench, libmariadb-dev + pkg-config + a C compiler (mysqlclient
+#          builds from source), openssl and tmux (used by the client tests), and haproxy (the
+#          bench smoke test runs the benchmark end to end)
+#   bench: the same as test (sysbench and haproxy are what the benchmark drives); matplotlib
+#          comes with the Python dev dependencies from uv.lock
 set -euo pipefail
 
 mode=${1:-demo}
 case "$mode" in
-  demo|test) ;;
-  *) echo "usage: $0 demo|test" >&2; exit 2 ;;
+  demo|test|bench) ;;
+  *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;
 esac
 
 say() { echo "install-deps: $*" >&2; }
@@ -20,13 +24,14 @@ missing=()
 have_mariadbd || missing+=(mariadb-server)
 have mariadb || missing+=(mariadb-client)
 have mariadb-install-db || [[ " ${missing[*]} " == *" mariadb-server "* ]] || missing+=(mariadb-server)
-if [ "$mode" = test ]; then
+if [ "$mode" = test ] || [ "$mode" = bench ]; then
   have sysbench || missing+=(sysbench)
   have pkg-config || missing+=(pkg-config)
   { have pkg-config && pkg-config --exists libmariadb; } || missing+=(libmariadb-dev)
   have gcc || missing+=(build-essential)
   have openssl || missing+=(openssl)
   have tmux || missing+=(tmux)
+  have haproxy || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
