@@ -183,6 +183,25 @@ def _done(command: int, status: int, affected: int, insert_id: int, warnings: in
     return done
 
 
+def _skip_rows(data: bytes, pos: int, n: int, expect: int) -> tuple[int, int]:
+    """The hot loop: skip whole row packets by length from ``pos`` while their first byte is
+    not 0xFE/0xFF, their sequence id is ``expect`` and they are neither empty nor 16 MiB
+    fragments.  Returns the position of the first packet not skipped (possibly past ``n``: the
+    last row continues in the next chunk) and the sequence id that packet should carry."""
+    last = n - 5
+    unpack = _unpack_header
+    while pos <= last:
+        header, first = unpack(data, pos)
+        if first >= 0xFE or header >> 24 != expect:
+            break
+        plen = header & 0xFFFFFF
+        if plen == 0xFFFFFF or not plen:
+            break
+        expect = (expect + 1) & 0xFF
+        pos += 4 + plen
+    return pos, expect
+
+
 class ResponseTracker:
     """Tracks backend responses; see the module docstring."""
 
@@ -343,20 +362,8 @@ class ResponseTracker:
                 return events
             state = self._state
             if state in _SCANNED and not self._cont:
-                # hot loop: skip rows by length while their first byte is not 0xFE/0xFF
-                expect = (self._seq + 1) & 0xFF
                 start = pos
-                last = n - 5
-                unpack = _unpack_header
-                while pos <= last:
-                    header, first = unpack(data, pos)
-                    if first >= 0xFE or header >> 24 != expect:
-                        break
-                    plen = header & 0xFFFFFF
-                    if plen == 0xFFFFFF or not plen:
-                        break
-                    expect = (expect + 1) & 0xFF
-                    pos += 4 + plen
+                pos, expect = _skip_rows(data, pos, n, (self._seq + 1) & 0xFF)
                 if pos != start:
                     self._seq = (expect - 1) & 0xFF
                     self._check_seq = True
@@ -458,19 +465,9 @@ class ResponseTracker:
                 self._seq = seq
                 self._finish(None)
                 return pos
-        # rows, skipped by length while their first byte is not 0xFE/0xFF
-        expect = (seq + 1) & 0xFF
+        pos, expect = _skip_rows(data, pos, n, (seq + 1) & 0xFF)
         last = n - 5
         unpack = _unpack_header
-        while pos <= last:
-            header, first = unpack(data, pos)
-            if first >= 0xFE or header >> 24 != expect:
-                break
-            plen = header & 0xFFFFFF
-            if plen == 0xFFFFFF or not plen:
-                break
-            expect = (expect + 1) & 0xFF
-            pos += 4 + plen
         seq = (expect - 1) & 0xFF
         if pos >= n:
             self._skip = pos - n
