@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import struct
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from interlock.errors import ClientError
@@ -36,7 +34,13 @@ from interlock.server.registry import is_proxy_id
 from interlock.sql.kill import parse_kill
 from interlock.wire.constants import Command
 from interlock.wire.errors import ProtocolError
-from interlock.wire.framing import MAX_PAYLOAD, Packet, PacketBuffer, encode_packet
+from interlock.wire.framing import (
+    MAX_PAYLOAD,
+    Packet,
+    PacketBuffer,
+    encode_packet,
+    unpack_header_first,
+)
 from interlock.wire.response import (
     LocalInfileRequested,
     ResponseDone,
@@ -84,8 +88,6 @@ HEAD = 16  # payload bytes the tracker gets
 KILL_MAX = 4096  # COM_QUERY payloads up to this size are checked for KILL
 WHOLE_MAX = 1 << 16  # largest packet the proxy assembles (COM_CHANGE_USER)
 _KILL_HINT = re.compile(rb"[kK][iI][lL][lL]")
-# (length | seq << 24, command byte)
-_unpack_header: Callable[[bytes], tuple[int, int]] = struct.Struct("<IB").unpack_from
 
 
 class Session:
@@ -159,7 +161,7 @@ class Session:
                 return
             if not (self._partial or self._remaining) and len(data) > 4:
                 # fast path: exactly one whole command packet, relayed as the same object
-                header, command = _unpack_header(data)
+                header, command = unpack_header_first(data)
                 length = header & 0xFFFFFF
                 if length + 4 == len(data) and length < MAX_PAYLOAD:
                     action = DISPATCH.get(command, REJECT)

@@ -11,6 +11,8 @@ commands).  Result sets are relayed without it, see :mod:`interlock.wire.respons
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from interlock.wire.errors import LocalProtocolError, PacketTooLarge, RemoteProtocolError
@@ -63,6 +65,12 @@ def peek_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> tuple[int,
     if pos < 0 or len(buf) - pos < HEADER_SIZE:
         raise RemoteProtocolError("incomplete packet header")
     return buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16, buf[pos + 3]
+
+
+#: ``unpack_header_first(buf, pos=0) -> (length | seq << 24, first payload byte)``: the header
+#: and the byte after it in one C call, for the relay's hot paths (the caller checks bounds:
+#: at least 5 bytes from ``pos``).
+unpack_header_first: Callable[..., tuple[int, int]] = struct.Struct("<IB").unpack_from
 
 
 class PacketBuffer:

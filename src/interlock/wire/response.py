@@ -59,7 +59,6 @@ allocated per tracker until it is needed (command queue, accumulator).
 
 from __future__ import annotations
 
-import struct
 from collections import deque
 from collections.abc import Callable
 
@@ -72,6 +71,7 @@ from interlock.wire.events import (
     ResponseEvent,
     StatementPrepared,
 )
+from interlock.wire.framing import unpack_header_first
 from interlock.wire.infile import ClientFileTracker
 from interlock.wire.packets import (
     ErrPacket,
@@ -94,7 +94,7 @@ __all__ = [
 _MAX = 0xFFFFFF
 _NO_STATUS = ServerStatus(0)
 # (length | seq << 24, first payload byte)
-_unpack_header: Callable[[bytes, int], tuple[int, int]] = struct.Struct("<IB").unpack_from
+_unpack_header = unpack_header_first  # (length | seq << 24, first payload byte)
 
 # states (ints, compared in the hot loop)
 _IDLE = 0
