@@ -34,15 +34,20 @@ for _level, _name in _LEVEL_NAMES.items():
 
 
 class MaxScaleFormatter(logging.Formatter):
-    """``YYYY-mm-dd HH:MM:SS   level  : message`` with the level right-aligned to 7 columns."""
+    """``YYYY-mm-dd HH:MM:SS   level  : message`` with the level padded to 7 columns.
+
+    A message of several lines (all the errors of a config file, a traceback) becomes several
+    lines that each carry the prefix, so every line of the log parses the same way.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))
         level = _LEVEL_NAMES.get(record.levelno, record.levelname.lower())
         text = record.getMessage()
         if record.exc_info:
-            text = f"{text} {self.formatException(record.exc_info)}"
-        return f"{stamp}   {level:<7}: {text}"
+            text = f"{text}\n{self.formatException(record.exc_info)}"
+        prefix = f"{stamp}   {level:<7}: "
+        return "\n".join(prefix + line for line in text.splitlines() or [""])
 
 
 def get_logger(name: str) -> InterlockLogger:

@@ -9,6 +9,7 @@ close, sessions are closed, the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import signal
 import sys
 
@@ -35,6 +36,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     except ImportError:  # pragma: no cover - uvloop is a dependency, but stay usable without
         log.warning("uvloop is not installed; using asyncio's event loop")
         return asyncio.new_event_loop()
+    log.notice("Event loop: uvloop %s", importlib.metadata.version("uvloop"))
     return uvloop.new_event_loop()
 
 
