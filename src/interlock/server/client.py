@@ -293,7 +293,7 @@ class ClientConnection(asyncio.Protocol):
 
     async def _connect_backend(self, response: HandshakeResponse41, sha1: bytes) -> None:
         service = self.ctx.service
-        server = service.primary
+        server = service.login_server()
         if server is None:
             raise errors.no_server(service.name)
         login = backend.Login(
@@ -323,7 +323,7 @@ class ClientConnection(asyncio.Protocol):
             conn.close()
             return
         self._check_capabilities(conn)
-        self.session = Session(self, conn, login)
+        self.session = service.new_session(self, conn, login)
         self.write(encode_packet(conn.login_ok, self._seq + 1))
         log.info(
             "Session %d: '%s'@'%s' connected to server '%s' (thread %d)",

@@ -1,15 +1,27 @@
-"""A service at run time: its servers, its primary, its accounts, what it advertises."""
+"""A service at run time: its servers, its primary, its accounts, what it advertises.
+
+Roles come from the service's :class:`TopologySource`: the monitor's when a monitor watches the
+servers, else static roles from the config (first server primary).  ``login_server()`` is where
+a new client session logs in; ``new_session()`` builds the router's session object.
+"""
 
 from __future__ import annotations
 
 import ssl
+from typing import TYPE_CHECKING
 
 from interlock import __version__
 from interlock.config.model import GlobalConfig, ServerConfig, ServiceConfig
 from interlock.server import tls
 from interlock.server.account_loader import ServiceAccounts
+from interlock.server.topology_source import TopologySource, static_topology
 from interlock.wire.constants import SUPPORTED_CAPABILITIES, Capability, ServerStatus
 from interlock.wire.handshake import HandshakeV10
+
+if TYPE_CHECKING:
+    from interlock.server.backend import BackendConnection, Login
+    from interlock.server.client import ClientConnection
+    from interlock.server.session import Session
 
 FALLBACK_VERSION = f"5.5.5-10.11.0-Interlock-{__version__}"
 DEFAULT_CHARSET = 45  # utf8mb4_general_ci
@@ -21,16 +33,38 @@ class ServiceRuntime:
         config: ServiceConfig,
         servers: dict[str, ServerConfig],
         global_: GlobalConfig,
+        topology: TopologySource | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
         self.servers = [servers[name] for name in config.servers if name in servers]
+        self._by_name = {server.name: server for server in self.servers}
+        self.topology = topology or TopologySource(
+            config.name, static_topology(server.name for server in self.servers)
+        )
+        # accounts come from the first server (the primary of the static roles); the monitor
+        # issue makes this follow the current primary
         self.primary: ServerConfig | None = self.servers[0] if self.servers else None
         self._tls: dict[str, ssl.SSLContext | None] = {}
         # capabilities() per listener TLS setting, for the handshake it was computed from
         self._advertised: dict[bool, tuple[HandshakeV10 | None, Capability]] = {}
         self.accounts = ServiceAccounts(config, self.primary, global_.users_refresh_time,
                                         self.tls_for)
+
+    def login_server(self) -> ServerConfig | None:
+        """The server a new client session logs in to: the current primary."""
+        primary = self.topology.current.primary
+        if primary is not None and primary.name in self._by_name:
+            return self._by_name[primary.name]
+        return None
+
+    def new_session(
+        self, client: ClientConnection, conn: BackendConnection, login: Login
+    ) -> Session:
+        """The session object of this service's router, joined to its first backend ``conn``."""
+        from interlock.server.session import Session
+
+        return Session(client, conn, login)
 
     def tls_for(self, server: ServerConfig) -> ssl.SSLContext | None:
         """The client-side TLS context for ``server`` (None when its TLS is off)."""
