@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "start": "interlock.server.cli",
     "check": "interlock.config.cli",
     "sandbox": "interlock.sandbox.cli",
+    "advise": "interlock.advisor.cli",
 }
 
 

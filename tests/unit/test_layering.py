@@ -1,9 +1,10 @@
 """The pure packages never import I/O modules (docs/architecture.md, "sans-IO core").
 
 Walks the AST of every .py file in interlock/wire, interlock/sql, interlock/routing,
-interlock/config and interlock/monitor (except its I/O modules: the probes, the executor and
-the loop) and fails on any import of asyncio, socket, ssl or selectors (including
-submodules such as ``asyncio.events`` and ``from socket import ...``).
+interlock/config, interlock/monitor (except its I/O modules: the probes, the executor and
+the loop) and interlock/advisor (except live.py, which samples a server) and fails on any
+import of asyncio, socket, ssl or selectors (including submodules such as ``asyncio.events``
+and ``from socket import ...``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import pytest
 
 import interlock
 
-PURE_PACKAGES = ("wire", "sql", "routing", "config", "monitor")
-#: the I/O half of the monitor (docs/architecture.md): probes, executor, loop
-IO_MODULES = frozenset({"monitor/probe.py", "monitor/executor.py", "monitor/loop.py"})
+PURE_PACKAGES = ("wire", "sql", "routing", "config", "monitor", "advisor")
+#: the I/O half of the monitor (docs/architecture.md): probes, executor, loop; the advisor's
+#: live sampling
+IO_MODULES = frozenset(
+    {"monitor/probe.py", "monitor/executor.py", "monitor/loop.py", "advisor/live.py"}
+)
 FORBIDDEN = frozenset({"asyncio", "socket", "ssl", "selectors"})
 ROOT = Path(interlock.__file__).parent
 

@@ -1,0 +1,94 @@
+"""A bounded-memory histogram of durations with relative precision, and its percentiles.
+
+Values (seconds, >= 0) go into logarithmic buckets: bucket ``i >= 1`` holds
+``[MIN * G**(i-1), MIN * G**i)`` with ``G = 1 + precision``; bucket 0 holds everything below
+``MIN``.  With the defaults (1 ms, 2 %) a week fits in about 1,000 buckets whatever the number
+of values, so memory is bounded by the range, not by the count.  A percentile is the upper edge
+of the bucket holding the nearest-rank value, capped at the exact maximum: an upper bound at
+most 2 % above the true value, the safe side for "a timeout above p99.9".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    count: int
+    p50: float
+    p90: float
+    p99: float
+    p999: float
+    max: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"count": self.count, "p50": self.p50, "p90": self.p90, "p99": self.p99,
+                "p99.9": self.p999, "max": self.max}
+
+
+EMPTY = Summary(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+class Histogram:
+    __slots__ = ("_buckets", "_log_growth", "count", "growth", "max", "min_value", "total")
+
+    def __init__(self, min_value: float = 0.001, precision: float = 0.02) -> None:
+        self.min_value = min_value
+        self.growth = 1.0 + precision
+        self._log_growth = math.log(self.growth)
+        self._buckets: dict[int, int] = {}
+        self.count = 0
+        self.total = 0.0
+        self.max = 0.0
+
+    def add(self, value: float) -> None:
+        value = max(0.0, value)
+        index = self.index(value)
+        self._buckets[index] = self._buckets.get(index, 0) + 1
+        self.count += 1
+        self.total += value
+        if value > self.max:
+            self.max = value
+
+    def index(self, value: float) -> int:
+        if value < self.min_value:
+            return 0
+        index = 1 + int(math.log(value / self.min_value) / self._log_growth)
+        while value >= self.upper_edge(index):  # float rounding at a bucket edge
+            index += 1
+        while index > 1 and value < self.upper_edge(index - 1):
+            index -= 1
+        return index
+
+    def upper_edge(self, index: int) -> float:
+        return self.min_value * self.growth**index
+
+    @property
+    def buckets(self) -> int:
+        return len(self._buckets)
+
+    def percentile(self, percent: float) -> float:
+        """Nearest-rank percentile (upper bucket edge, capped at the maximum); 0 when empty."""
+        if self.count == 0:
+            return 0.0
+        rank = max(1, math.ceil(percent / 100.0 * self.count))
+        seen = 0
+        for index in sorted(self._buckets):
+            seen += self._buckets[index]
+            if seen >= rank:
+                return min(self.upper_edge(index), self.max)
+        return self.max  # pragma: no cover - rank <= count
+
+    def summary(self) -> Summary:
+        if self.count == 0:
+            return EMPTY
+        p50, p90, p99, p999 = (self.percentile(p) for p in PERCENTILES)
+        return Summary(self.count, p50, p90, p99, p999, self.max)
+
+    def counts(self) -> list[tuple[float, int]]:
+        """``(upper edge, count)`` per non-empty bucket, in order (for plots)."""
+        return [(self.upper_edge(i), self._buckets[i]) for i in sorted(self._buckets)]
