@@ -3,12 +3,14 @@
 The figures in the command's output are checked against values this test reads itself from
 ``SHOW GLOBAL STATUS`` / ``SHOW GLOBAL VARIABLES`` (before and after the run, since counters
 move) and against its own, independent implementation of the formulas (decimal arithmetic,
-``ROUND_HALF_UP``).  Nothing here changes the server's settings.
+``ROUND_HALF_UP``).  The ``--apply`` tests change ``wait_timeout`` on the shared sandbox
+primary and restore it in a ``finally``; the others change nothing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -120,9 +122,16 @@ def test_live_sample_matches_the_server(sandbox: Sandbox) -> None:
         assert out["variables"][name] == int(variables[name]), name
 
     assert out["samples"] == 4  # at 0, 1, 2 and 3 s
-    assert out["peak_source"] == "measured"
     moved = int(after["connections"]) - int(before["connections"])
     assert 0 < out["measured_peak_cps"] <= moved / 0.5  # readings are about 1 s apart
+    # a young sandbox (its setup made many connections in few seconds) can have an average
+    # since start above the window's peak: then the average stands in for the peak
+    if out["measured_peak_cps"] >= out["avg_cps"]:
+        assert out["peak_source"] == "measured"
+        assert out["peak_cps"] == out["measured_peak_cps"]
+    else:
+        assert out["peak_source"] == "average"
+        assert out["peak_cps"] == out["avg_cps"]
     peak = Decimal(repr(out["peak_cps"]))
     expected = expected_figures(out["status"], out["variables"]["max_connections"], peak)
     assert {k: out[k] for k in expected} == expected
@@ -187,3 +196,130 @@ def test_saved_output_of_the_real_tools(sandbox: Sandbox, tmp_path: Path) -> Non
         peak = Decimal(status["connections"]) / Decimal(status["uptime"]) * Decimal("1.5")
         expected = expected_figures(status, max_connections, peak)
         assert {k: out[k] for k in expected} == expected
+
+
+# -- --plot and --apply against the live server ---------------------------------------------
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SENTINEL_WAIT = 12345  # set before an --apply run so that a change is visible
+
+
+def advise_run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "interlock", "advise", *argv],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def live_args(sandbox: Sandbox, role: Role) -> list[str]:
+    p = sandbox.params(role=role, database=None)
+    return ["--host", p.host, "--port", str(p.port), "--user", p.user, "--password", p.password]
+
+
+def global_wait_timeout(sandbox: Sandbox) -> int:
+    return int(sandbox.sql(sandbox.primary, "SELECT @@global.wait_timeout AS w")[0]["w"])
+
+
+def set_global_wait_timeout(sandbox: Sandbox, value: int) -> None:
+    sandbox.sql(sandbox.primary, f"SET GLOBAL wait_timeout = {value}")
+    assert global_wait_timeout(sandbox) == value
+
+
+def test_live_threads_connected_is_sampled(sandbox: Sandbox) -> None:
+    from interlock.advisor import live
+    from interlock.advisor.plotdata import sampled_of
+
+    p = sandbox.params(role=Role.ADMIN, database=None)
+    held = [sandbox.connect(role=Role.APP, database="app") for _ in range(5)]
+    try:
+        reading = live.read_live(live.Target(p.host, p.port, p.user, p.password), 2)
+    finally:
+        for conn in held:
+            conn.close()
+    assert len(reading.threads) == len(reading.samples) == 3
+    assert [t for t, _ in reading.threads] == [t for t, _ in reading.samples]
+    max_connections = int(reading.variables["max_connections"])
+    for _, threads in reading.threads:  # the 5 held connections and the sampler's own
+        assert 6 <= threads <= max_connections
+    sampled = sampled_of(reading.samples, reading.threads)
+    assert sampled is not None and sampled.threads[0][0] == 0.0
+    assert len(sampled.rates) == 2
+
+
+def test_apply_yes_sets_the_printed_value(sandbox: Sandbox, tmp_path: Path) -> None:
+    original = global_wait_timeout(sandbox)
+    plot = tmp_path / "live.png"
+    try:
+        set_global_wait_timeout(sandbox, SENTINEL_WAIT)
+        done = advise_run(*live_args(sandbox, Role.ADMIN), "--sample", "2s", "--apply", "--yes",
+                          "--plot", str(plot))
+        assert done.returncode == 0, done.stderr
+        recommended = re.search(r"wait_timeout  strict \d+ s   middle (\d+) s", done.stdout)
+        assert recommended is not None, done.stdout
+        value = int(recommended.group(1))
+        assert value != SENTINEL_WAIT
+        assert "Apply SET GLOBAL" not in done.stdout  # --yes: no question
+        assert (
+            f"wait_timeout on {sandbox.primary.host}:{sandbox.primary.port}: before"
+            f" {SENTINEL_WAIT} s, after {value} s (SET GLOBAL wait_timeout={value})"
+        ) in done.stdout
+        assert global_wait_timeout(sandbox) == value
+        data = plot.read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 20_000
+    finally:
+        set_global_wait_timeout(sandbox, original)
+
+
+def test_apply_value_strict_with_json(sandbox: Sandbox) -> None:
+    original = global_wait_timeout(sandbox)
+    try:
+        set_global_wait_timeout(sandbox, SENTINEL_WAIT)
+        done = advise_run(*live_args(sandbox, Role.ADMIN), "--sample", "1s", "--apply", "--yes",
+                          "--apply-value", "strict", "--json")
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout)  # the apply lines went to stderr: stdout is JSON only
+        strict = out["wait_timeout"]["strict"]
+        assert f"before {SENTINEL_WAIT} s, after {strict} s" in done.stderr
+        assert global_wait_timeout(sandbox) == strict
+    finally:
+        set_global_wait_timeout(sandbox, original)
+
+
+def test_apply_without_the_privilege(sandbox: Sandbox) -> None:
+    before = global_wait_timeout(sandbox)
+    done = advise_run(*live_args(sandbox, Role.APP), "--sample", "0", "--apply", "--yes")
+    assert done.returncode == 1
+    assert "Recommendations:" in done.stdout  # the report came first
+    assert "the account 'app' lacks the SUPER or SYSTEM_VARIABLES_ADMIN privilege" in done.stderr
+    assert global_wait_timeout(sandbox) == before
+
+
+def test_apply_asks_on_a_terminal(sandbox: Sandbox) -> None:
+    import pexpect
+
+    original = global_wait_timeout(sandbox)
+    label = f"{sandbox.primary.host}:{sandbox.primary.port}"
+    argv = ["-m", "interlock", "advise", *live_args(sandbox, Role.ADMIN), "--sample", "0",
+            "--apply"]
+    try:
+        set_global_wait_timeout(sandbox, SENTINEL_WAIT)
+        child = pexpect.spawn(sys.executable, argv, encoding="utf-8", timeout=60)
+        child.expect(rf"Apply SET GLOBAL wait_timeout=(\d+) on {re.escape(label)}\? \[y/N\] ")
+        child.sendline("n")
+        child.expect(f"not applied: wait_timeout on {re.escape(label)} is unchanged")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+        assert global_wait_timeout(sandbox) == SENTINEL_WAIT
+
+        child = pexpect.spawn(sys.executable, argv, encoding="utf-8", timeout=60)
+        child.expect(r"Apply SET GLOBAL wait_timeout=(\d+) on ")
+        value = int(child.match.group(1))
+        child.sendline("y")
+        child.expect(f"before {SENTINEL_WAIT} s, after {value} s")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+        assert global_wait_timeout(sandbox) == value
+    finally:
+        set_global_wait_timeout(sandbox, original)

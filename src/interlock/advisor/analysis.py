@@ -20,6 +20,7 @@ class Analysis:
     memory: MemoryCheck | None
     advice: tuple[adv.Advice, ...]
     samples: int  # how many Connections readings the peak came from (0: none)
+    load: Load  # the model's inputs (for the plot)
 
     @property
     def mycnf(self) -> list[str]:
@@ -45,7 +46,9 @@ def analyze_load(
     items += adv.interactive_advice(result, variables)
     if memory is not None:
         items += adv.memory_advice(memory)
-    return Analysis(result, counters, variables, rates, memory, tuple(items), samples)
+    return Analysis(
+        result, counters, variables, rates, memory, tuple(items), samples, load
+    )
 
 
 def analyze(

@@ -37,3 +37,24 @@ class MissingInputError(AdvisorError, ValueError):
 
 class LiveSampleError(AdvisorError):
     """A live server could not be reached or queried (no privilege, lost connection)."""
+
+
+class ServerRefusedError(LiveSampleError):
+    """The server answered a statement with an error (``code`` is its error number)."""
+
+    def __init__(self, statement: str, code: int, server_message: str) -> None:
+        super().__init__(f"{statement}: {server_message}")
+        self.code = code
+        self.server_message = server_message
+
+
+class UsageError(AdvisorError):
+    """Options that do not go together, or a missing tool (exit status 2)."""
+
+
+class PlotUnavailable(UsageError):
+    """``--plot`` without matplotlib installed."""
+
+
+class ApplyError(AdvisorError):
+    """``--apply`` could not set the value (no privilege, lost connection, clamped value)."""

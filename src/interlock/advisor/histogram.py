@@ -89,6 +89,16 @@ class Histogram:
         p50, p90, p99, p999 = (self.percentile(p) for p in PERCENTILES)
         return Summary(self.count, p50, p90, p99, p999, self.max)
 
+    def merge(self, other: Histogram) -> None:
+        """Add ``other``'s values (same ``min_value`` and precision) to this histogram."""
+        if other.min_value != self.min_value or other.growth != self.growth:
+            raise ValueError("histograms of different bucket layouts cannot be merged")
+        for index, count in other._buckets.items():
+            self._buckets[index] = self._buckets.get(index, 0) + count
+        self.count += other.count
+        self.total += other.total
+        self.max = max(self.max, other.max)
+
     def counts(self) -> list[tuple[float, int]]:
         """``(upper edge, count)`` per non-empty bucket, in order (for plots)."""
         return [(self.upper_edge(i), self._buckets[i]) for i in sorted(self._buckets)]
