@@ -2,7 +2,8 @@
 
 Walks the AST of every .py file in interlock/wire, interlock/sql, interlock/routing,
 interlock/config, interlock/monitor (except its I/O modules: the probes, the executor and
-the loop) and interlock/advisor (except live.py, which samples a server) and fails on any
+the loop) and interlock/advisor (except live.py, which samples a server, and cli.py, the shell
+that runs it) and fails on any
 import of asyncio, socket, ssl or selectors (including submodules such as ``asyncio.events``
 and ``from socket import ...``).
 """
@@ -18,9 +19,10 @@ import interlock
 
 PURE_PACKAGES = ("wire", "sql", "routing", "config", "monitor", "advisor")
 #: the I/O half of the monitor (docs/architecture.md): probes, executor, loop; the advisor's
-#: live sampling
+#: live sampling and its command-line shell
 IO_MODULES = frozenset(
-    {"monitor/probe.py", "monitor/executor.py", "monitor/loop.py", "advisor/live.py"}
+    {"monitor/probe.py", "monitor/executor.py", "monitor/loop.py",
+     "advisor/live.py", "advisor/cli.py"}
 )
 FORBIDDEN = frozenset({"asyncio", "socket", "ssl", "selectors"})
 ROOT = Path(interlock.__file__).parent
