@@ -62,3 +62,13 @@ def machine() -> dict[str, Any]:
         "haproxy": haproxy.version(),
         "sysbench": _version(["sysbench", "--version"], r"sysbench (\S+)"),
     }
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """``(user, system)`` CPU seconds used so far by process ``pid`` (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # after the ")" of comm, state is field 3; utime is field 14 and stime 15 (man 5 proc)
+    return int(fields[11]) / _TICKS, int(fields[12]) / _TICKS

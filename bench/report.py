@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 DIRECT = "direct"
-LABELS = {"direct": "direct", "haproxy": "HAProxy", "interlock": "Interlock"}
+LABELS = {"direct": "direct", "haproxy": "HAProxy", "interlock": "Interlock",
+          "forwarder": "uvloop forwarder"}
 # the issue's targets (for the benchmark; never timing asserts in tests)
 RATIO_THREADS = (1, 8, 32)
 MAX_ADDED_LATENCY_US = 40.0
@@ -47,6 +48,9 @@ def summarise_sysbench(runs: list[Doc]) -> Doc:
             "errors": sum(r["errors"] for r in group),
             "runs": len(group),
         }
+        cpu = _median(r.get("proxy_cpu_us_per_query") for r in group)
+        if cpu is not None:
+            cell["proxy_cpu_us_per_query"] = cpu
         summary.setdefault(workload, {}).setdefault(str(threads), {})[target] = cell
     for by_threads in summary.values():
         for cells in by_threads.values():
@@ -57,10 +61,16 @@ def summarise_sysbench(runs: list[Doc]) -> Doc:
 
 
 def summarise_connect(runs: list[Doc]) -> Doc:
-    by_target: dict[str, list[float]] = {}
+    by_target: dict[str, list[Doc]] = {}
     for run in runs:
-        by_target.setdefault(run["target"], []).append(run["per_sec"])
-    summary = {t: {"per_sec": _median(v), "runs": len(v)} for t, v in by_target.items()}
+        by_target.setdefault(run["target"], []).append(run)
+    summary: Doc = {}
+    for target, group in by_target.items():
+        cell = {"per_sec": _median(r["per_sec"] for r in group), "runs": len(group)}
+        cpu = _median(r.get("proxy_cpu_us_per_connection") for r in group)
+        if cpu is not None:
+            cell["proxy_cpu_us_per_connection"] = cpu
+        summary[target] = cell
     base = summary.get(DIRECT, {}).get("per_sec")
     for cell in summary.values():
         cell["ratio"] = cell["per_sec"] / base if base else None
@@ -131,6 +141,8 @@ def markdown(doc: Doc) -> str:
         f" targets alternating inside each repetition)",
         "",
     ]
+    if doc.get("note"):
+        lines += [f"Note: {doc['note']}", ""]
     summary = doc.get("sysbench", {}).get("summary", {})
     if summary:
         head = "| workload | threads | direct qps | direct p95 ms |"
@@ -151,19 +163,22 @@ def markdown(doc: Doc) -> str:
                             f" {_num(cell.get('ratio'), 2)} |")
                 lines.append(row)
         lines.append("")
+        lines += _latency_lines(summary.get("oltp_point_select", {}).get("1", {}))
     connect = doc.get("connect", {}).get("summary", {})
     if connect:
         cs = doc["settings"]
         lines += [
             f"Connection set-up (connect, SELECT 1, disconnect; {cs['connect_threads']} client"
-            f" threads, {cs['connect_seconds']} s):",
+            f" threads, {cs['connect_seconds']} s; proxy CPU: user + system time of the proxy"
+            " process per connection):",
             "",
-            "| target | connections/s | ratio to direct |",
-            "|---|---:|---:|",
+            "| target | connections/s | ratio to direct | proxy CPU us/connection |",
+            "|---|---:|---:|---:|",
         ]
         for t, cell in connect.items():
             lines.append(f"| {LABELS.get(t, t)} | {_num(cell['per_sec'])} |"
-                         f" {_num(cell['ratio'], 2)} |")
+                         f" {_num(cell['ratio'], 2)} |"
+                         f" {_num(cell.get('proxy_cpu_us_per_connection'))} |")
         lines.append("")
     memory = doc.get("memory", {})
     if memory.get("points"):
@@ -184,6 +199,25 @@ def markdown(doc: Doc) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _latency_lines(cells: Doc) -> list[str]:
+    """One thread of oltp_point_select: each target's median round trip, what it adds to a
+    direct connection, and the proxy's own CPU time per query."""
+    if not cells:
+        return []
+    direct = cells.get(DIRECT, {}).get("median_ms")
+    lines = ["oltp_point_select at 1 thread (one query per round trip):", "",
+             "| target | median latency us | added to direct us | proxy CPU us/query |",
+             "|---|---:|---:|---:|"]
+    for target, cell in cells.items():
+        median = cell.get("median_ms")
+        added = (median - direct) * 1000 if median is not None and direct is not None else None
+        lines.append(f"| {LABELS.get(target, target)} |"
+                     f" {_num(median * 1000 if median is not None else None)} |"
+                     f" {'-' if target == DIRECT else _num(added)} |"
+                     f" {_num(cell.get('proxy_cpu_us_per_query'), 1)} |")
+    return [*lines, ""]
+
+
 # -- chart --------------------------------------------------------------------------------------
 
 
@@ -202,7 +236,8 @@ def chart(doc: Doc, path: Path) -> None:
     targets = list(doc["targets"])
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.2), squeeze=False)
     width = 0.8 / len(targets)
-    colors = {"direct": "#9e9e9e", "haproxy": "#4c72b0", "interlock": "#dd8452"}
+    colors = {"direct": "#9e9e9e", "haproxy": "#4c72b0", "interlock": "#dd8452",
+              "forwarder": "#55a868"}
     for ax, (workload, by_threads) in zip(axes[0], summary.items(), strict=False):
         threads = sorted(by_threads, key=int)
         for i, target in enumerate(targets):

@@ -2,14 +2,17 @@
 
     uv run python -m bench.run [--quick] [--reps 3] [--duration 20] [--threads 1,8,32,128] ...
 
-Brings up a sandbox (primary + 2 replicas; or uses ``--sandbox-dir``), HAProxy (TCP mode) and
-Interlock in front of its primary, then measures, in *sections*:
+Brings up a sandbox (primary + 2 replicas; or uses ``--sandbox-dir``), HAProxy (TCP mode),
+Interlock and a bare uvloop byte forwarder (``bench/forwarder.py``, the floor for a Python proxy;
+``--no-forwarder`` leaves it out) in front of its primary, then measures, in *sections*:
 
 * ``sysbench``: every workload x thread count, the targets alternating inside each repetition
-  (direct, HAProxy, Interlock, direct, ...), so machine noise hits all three alike; per run the
-  qps, median and p95 latency, and how many queries each server executed (the per-server share,
-  which the read/write split will move to the replicas);
-* ``connect``: connections per second (connect, ``SELECT 1``, disconnect) through each target;
+  (direct, HAProxy, Interlock, forwarder, direct, ...), so machine noise hits all alike; per run
+  the qps, median and p95 latency, how many queries each server executed (the per-server share,
+  which the read/write split will move to the replicas) and, for the proxies, their own CPU time
+  per query (``/proc/PID/stat``: unlike qps it hardly moves when other work loads the machine);
+* ``connect``: connections per second (connect, ``SELECT 1``, disconnect) through each target,
+  and each proxy's CPU time per connection;
 * ``memory``: RSS of a fresh Interlock process with 0, 1,000 and 5,000 idle logged-in sessions.
 
 Writes ``bench/results/<date>-<sha>[-dirty][-quick].json`` (a ``.json.tmp`` is kept up to date
@@ -33,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import environment, haproxy, idle, report, sysbench
+from bench import environment, forwarder, haproxy, idle, report, sysbench
 from bench.sysbench import BenchError, Dataset, Endpoint
 from interlock.errors import SandboxError
 from interlock.sandbox import Role, Sandbox
@@ -61,6 +64,7 @@ class Settings:
     tables: int
     table_size: int
     sections: tuple[str, ...]
+    forwarder: bool
     sandbox_dir: str | None
     out: str
 
@@ -92,6 +96,9 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--table-size", type=int, default=10000)
     p.add_argument("--sections", type=_names, default=SECTIONS,
                    help=f"what to measure (default {','.join(SECTIONS)})")
+    p.add_argument("--forwarder", action=argparse.BooleanOptionalAction, default=True,
+                   help="also measure bench/forwarder.py, a bare uvloop byte forwarder"
+                   " (default: on)")
     p.add_argument("--sandbox-dir", help="use this running sandbox instead of a new one")
     p.add_argument("--out", default=str(RESULTS_DIR), help="results directory")
     a = p.parse_args(argv)
@@ -111,6 +118,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         tables=a.tables,
         table_size=a.table_size,
         sections=a.sections,
+        forwarder=a.forwarder,
         sandbox_dir=a.sandbox_dir,
         out=a.out,
     )
@@ -153,6 +161,24 @@ class ServerCounters:
                 conn.close()
 
 
+class CpuMeter:
+    """A process's CPU time (user + system) from now until :meth:`per_item_us` is called."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.start = sum(environment.cpu_times(pid)) if pid is not None else 0.0
+
+    def per_item_us(self, items: int) -> float | None:
+        """Microseconds of CPU per item (query, connection); None without a process."""
+        if self.pid is None or items <= 0:
+            return None
+        try:
+            used = sum(environment.cpu_times(self.pid)) - self.start
+        except OSError:
+            return None
+        return round(used / items * 1e6, 2)
+
+
 class Bench:
     def __init__(self, settings: Settings, work: Path) -> None:
         self.s = settings
@@ -160,6 +186,7 @@ class Bench:
         self.data = Dataset(settings.tables, settings.table_size)
         self.sb: Sandbox | None = None
         self.endpoints: dict[str, Endpoint] = {}
+        self.pids: dict[str, int] = {}  # the proxies' processes (CPU time per query/connection)
         self.stops: list[Callable[[], object]] = []
         self.doc: Doc = {}
         self.tmp_path: Path | None = None
@@ -212,8 +239,15 @@ class Bench:
         ha = haproxy.start(self.work, HOST, find_free_port(), primary.host, primary.port)
         self.stops.append(ha.stop)
         self.endpoints["haproxy"] = self.endpoint("haproxy", ha.host, ha.port)
+        self.pids["haproxy"] = ha.pid
         il = self.start_interlock("sysbench")
         self.endpoints["interlock"] = self.endpoint("interlock", il.host, il.port)
+        self.pids["interlock"] = il.pid
+        if self.s.forwarder:
+            fw = forwarder.start(HOST, find_free_port(), primary.host, primary.port)
+            self.stops.append(fw.stop)
+            self.endpoints["forwarder"] = self.endpoint("forwarder", fw.host, fw.port)
+            self.pids["forwarder"] = fw.pid
         say("targets: " + ", ".join(f"{e.name} {e.host}:{e.port}"
                                     for e in self.endpoints.values()))
 
@@ -278,15 +312,19 @@ class Bench:
                     for threads in s.threads:
                         for name, ep in self.endpoints.items():
                             before = counters.sample()
+                            cpu = CpuMeter(self.pids.get(name))
                             result = sysbench.run(workload, ep, self.data, threads, s.duration)
+                            cpu_us = cpu.per_item_us(result.queries)
                             servers = counters.delta(before, counters.sample())
                             runs.append({"rep": rep, "workload": workload, "threads": threads,
                                          "target": name, **result.as_dict(),
+                                         "proxy_cpu_us_per_query": cpu_us,
                                          "server_queries": servers,
                                          "loadavg_1m": round(os.getloadavg()[0], 2)})
+                            cpu_text = f"  proxy CPU {cpu_us:.1f} us/query" if cpu_us else ""
                             say(f"rep {rep}/{s.reps} {workload} {threads:>3} thr {name:<9}"
                                 f" {result.qps:>9.0f} qps  median {result.median_ms} ms"
-                                f"  p95 {result.p95_ms} ms")
+                                f"  p95 {result.p95_ms} ms{cpu_text}")
                     self.save_progress()
         finally:
             counters.close()
@@ -297,9 +335,15 @@ class Bench:
         runs: list[Doc] = []
         for rep in range(1, s.reps + 1):
             for name, ep in self.endpoints.items():
-                rate = sysbench.run_connect(ep, s.connect_threads, s.connect_seconds)
-                runs.append({"rep": rep, "target": name, "per_sec": rate})
-                say(f"rep {rep}/{s.reps} connect {name:<9} {rate:>8.0f} connections/s")
+                cpu = CpuMeter(self.pids.get(name))
+                result = sysbench.run_connect(ep, s.connect_threads, s.connect_seconds)
+                cpu_us = cpu.per_item_us(result.events)
+                rate = result.events_per_sec
+                runs.append({"rep": rep, "target": name, "per_sec": rate,
+                             "connections": result.events, "proxy_cpu_us_per_connection": cpu_us,
+                             "loadavg_1m": round(os.getloadavg()[0], 2)})
+                cpu_text = f"  proxy CPU {cpu_us:.0f} us/connection" if cpu_us else ""
+                say(f"rep {rep}/{s.reps} connect {name:<9} {rate:>8.0f} connections/s{cpu_text}")
         return {"runs": runs, "summary": report.summarise_connect(runs)}
 
     def section_memory(self) -> Doc:

@@ -53,6 +53,7 @@ class Report:
     errors: int
     reconnects: int
     events: int
+    queries: int = 0
 
     def as_dict(self) -> dict[str, float | int | None]:
         return {
@@ -63,6 +64,7 @@ class Report:
             "errors": self.errors,
             "reconnects": self.reconnects,
             "events": self.events,
+            "queries": self.queries,
         }
 
 
@@ -129,8 +131,9 @@ def run(script: str, ep: Endpoint, data: Dataset, threads: int, seconds: int) ->
     return parse(text)
 
 
-def run_connect(ep: Endpoint, threads: int, seconds: int) -> float:
-    """Connections per second: each event connects, runs ``SELECT 1`` and disconnects."""
+def run_connect(ep: Endpoint, threads: int, seconds: int) -> Report:
+    """Connections per second (``events_per_sec``; ``events`` connections in all): each event
+    connects, runs ``SELECT 1`` and disconnects."""
     args = [
         "sysbench",
         str(CONNECT_LUA),
@@ -143,7 +146,7 @@ def run_connect(ep: Endpoint, threads: int, seconds: int) -> float:
     report = parse(_execute(args, seconds + SLACK))
     if report.errors:
         raise BenchError(f"{report.errors} errors in the connection test against {ep.name}")
-    return report.events_per_sec
+    return report
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -173,6 +176,7 @@ def parse(text: str) -> Report:
         errors=_counter("ignored errors", text),
         reconnects=_counter("reconnects", text),
         events=int(events.group(1)),
+        queries=int(queries.group(1)),
     )
 
 

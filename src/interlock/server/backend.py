@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from interlock.config.model import ServerConfig
 from interlock.log import get_logger
@@ -61,6 +62,7 @@ _NOT_FORWARDED = int(Capability.SSL | Capability.COMPRESS)
 _FROM_SERVER = int(Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.PLUGIN_AUTH)
 _CONNECT_WITH_DB = int(Capability.CONNECT_WITH_DB)
 _CONNECT_ATTRS = int(Capability.CONNECT_ATTRS)
+_SSL = int(Capability.SSL)
 
 
 def as_capabilities(value: int) -> Capability:
@@ -322,6 +324,311 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+class Deadlines:
+    """Coarse timeouts for many short waits (logins): one loop timer that ticks every
+    :data:`TICK` seconds while something is pending, instead of a timer per wait.
+
+    uvloop's ``call_later`` + ``cancel`` costs several microseconds (a libuv timer handle made,
+    started, stopped and closed); a login that succeeds only needs a dict insert and pop here.
+    A deadline fires at most ``TICK`` late."""
+
+    TICK = 0.1
+
+    __slots__ = ("_handle", "_pending", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._pending: dict[object, tuple[float, Callable[[], None]]] = {}
+        self._handle: asyncio.TimerHandle | None = None
+
+    def add(self, key: object, delay: float, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once ``delay`` seconds have passed, unless ``key`` is removed."""
+        self._pending[key] = (self.loop.time() + delay, callback)
+        if self._handle is None:
+            self._handle = self.loop.call_later(self.TICK, self._tick)
+
+    def remove(self, key: object) -> None:
+        self._pending.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def _tick(self) -> None:
+        self._handle = None
+        now = self.loop.time()
+        pending = self._pending
+        expired = [key for key, (deadline, _) in pending.items() if deadline <= now]
+        for key in expired:
+            entry = pending.pop(key, None)
+            if entry is not None:
+                try:
+                    entry[1]()
+                except Exception:  # one wait's failure must not stop the others' timeouts
+                    log.exception("timeout callback failed")
+        if pending and self._handle is None:
+            self._handle = self.loop.call_later(self.TICK, self._tick)
+
+
+_AWAIT_HANDSHAKE, _AWAIT_TLS, _AWAIT_AUTH = range(3)  # BackendLogin states
+LoginDone = Callable[["BackendConnection | None", "BaseException | None"], None]
+
+
+class BackendLogin:
+    """Connects to a server and logs in, driven by callbacks instead of a coroutine per step.
+
+    One task makes the TCP connection (``loop.create_connection`` is a coroutine); from then on
+    the new :class:`BackendConnection`'s bytes come here through its ``sink`` (this object is a
+    :class:`BackendSink` until the login ends) and each packet advances the login: handshake ->
+    (SSL request, TLS) -> HandshakeResponse41 -> auth switches -> OK or ERR.  One timer bounds
+    the whole attempt.  ``on_done(conn, None)`` gets the logged-in connection in packet mode
+    (``sink`` cleared); ``on_done(None, exc)`` gets :class:`BackendRefused` when the server
+    refused the login, another :class:`errors.BackendError` (2003 and friends) when it could not
+    be reached or talked to, or an unexpected exception.  :meth:`cancel` drops the attempt
+    without calling ``on_done``.
+    """
+
+    __slots__ = ("conn", "deadlines", "finished", "login", "loop", "on_done", "packets", "seq",
+                 "server", "state", "task", "timeout", "timer", "tls")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        server: ServerConfig,
+        login: Login,
+        timeout: float,
+        tls: ssl.SSLContext | None,
+        on_done: LoginDone,
+        deadlines: Deadlines | None = None,
+    ) -> None:
+        self.loop = loop
+        self.deadlines = deadlines
+        self.server = server
+        self.login = login
+        self.timeout = timeout
+        self.tls = tls
+        self.on_done = on_done
+        self.conn: BackendConnection | None = None
+        self.packets = PacketBuffer(max_payload=1 << 30)
+        self.seq = 0
+        self.state = _AWAIT_HANDSHAKE
+        self.finished = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Future[Any] | None = None
+
+    def start(self) -> None:
+        loop = self.loop
+        if self.deadlines is not None:
+            self.deadlines.add(self, self.timeout, self._timed_out)
+        else:
+            self.timer = loop.call_later(self.timeout, self._timed_out)
+        task = loop.create_task(
+            loop.create_connection(self._protocol, self.server.address, self.server.port)
+        )
+        task.add_done_callback(self._connected)
+        self.task = task
+
+    def cancel(self) -> None:
+        """Give up (the caller went away): close whatever was opened, no callback."""
+        if not self.finished:
+            self.finished = True
+            self._release()
+            if self.conn is not None:
+                self.conn.abort()
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    def _protocol(self) -> BackendConnection:
+        conn = BackendConnection(self.server)
+        conn.sink = self
+        self.conn = conn
+        return conn
+
+    def _connected(self, task: asyncio.Future[Any]) -> None:
+        if self.task is task:
+            self.task = None
+        if self.finished or task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._fail(exc)
+
+    def backend_data(self, backend: BackendConnection, data: bytes) -> None:
+        if self.finished:
+            return
+        self.packets.feed(data)
+        try:
+            self._drain()
+        except Exception as exc:
+            self._fail(exc)
+
+    def _drain(self) -> None:
+        while not self.finished and self.state != _AWAIT_TLS:
+            packet = self.packets.next_packet()
+            if packet is None:
+                return
+            if self.state == _AWAIT_HANDSHAKE:
+                self._handshake(packet)
+            else:
+                self._auth(packet)
+
+    def backend_lost(self, backend: BackendConnection, exc: Exception | None) -> None:
+        self._fail(exc or ConnectionResetError("connection closed by the server"))
+
+    def _timed_out(self) -> None:
+        self.timer = None
+        self._fail(TimeoutError())
+
+    def _handshake(self, first: Packet) -> None:
+        conn = self.conn
+        assert conn is not None
+        if first.payload[:1] == b"\xff":
+            raise BackendRefused(parse_err(first.payload))
+        handshake = parse_handshake_v10(first.payload)
+        conn.handshake = handshake
+        conn.nonce = handshake.nonce[:20]
+        login = self.login
+        server_caps = int(handshake.capabilities)
+        caps = login_capabilities(
+            int(login.capabilities), server_caps, bool(login.database), bool(login.attributes)
+        )
+        self.seq = first.seq + 1
+        if self.tls is not None:
+            if not server_caps & _SSL:
+                raise errors.cant_connect(
+                    self.server.name, self.server.address, self.server.port,
+                    "TLS is configured but the server does not support it",
+                )
+            caps |= _SSL
+            conn.capabilities = as_capabilities(caps)
+            conn.send_packet(build_ssl_request(conn.capabilities, login.max_packet_size,
+                                               login.charset), self.seq)
+            self.seq += 1
+            assert conn.transport is not None
+            task = self.loop.create_task(
+                self.loop.start_tls(conn.transport, conn, self.tls, server_side=False)
+            )
+            task.add_done_callback(self._tls_done)
+            self.task = task
+            self.state = _AWAIT_TLS
+            return
+        conn.capabilities = as_capabilities(caps)
+        self._send_response()
+
+    def _tls_done(self, task: asyncio.Future[Any]) -> None:
+        if self.task is task:
+            self.task = None
+        if self.finished or task.cancelled():
+            return
+        try:
+            exc = task.exception()
+            if exc is not None:
+                raise exc
+            transport = task.result()
+            if transport is None:
+                raise errors.cant_connect(self.server.name, self.server.address,
+                                          self.server.port, "TLS handshake failed")
+            conn = self.conn
+            assert conn is not None
+            conn.transport = transport
+            conn.gate.attach(transport)
+            flow.set_limits(transport)
+            self._send_response()
+            self._drain()
+        except Exception as exc:
+            self._fail(exc)
+
+    def _send_response(self) -> None:
+        conn = self.conn
+        assert conn is not None and conn.handshake is not None
+        login = self.login
+        response = HandshakeResponse41(
+            capabilities=conn.capabilities,
+            max_packet_size=login.max_packet_size,
+            charset=login.charset,
+            username=login.user,
+            auth_response=login.token(conn.nonce),
+            database=login.database,
+            auth_plugin=NATIVE_PASSWORD,
+            attributes=login.attributes,
+        )
+        conn.send_packet(build_handshake_response41(response, conn.handshake.capabilities),
+                         self.seq)
+        self.state = _AWAIT_AUTH
+
+    def _auth(self, packet: Packet) -> None:
+        """The server's answer to the login: OK, ERR or an auth switch."""
+        conn = self.conn
+        assert conn is not None
+        payload = packet.payload
+        if not payload:
+            raise MalformedBackendPacket("empty packet during authentication")
+        first = payload[0]
+        if first == 0x00:
+            conn.login_ok = payload
+            self._succeed(conn)
+            return
+        if first == 0xFF:
+            raise BackendRefused(parse_err(payload))
+        if first == 0xFE:  # auth switch
+            switch = parse_auth_switch(payload)
+            if switch.plugin != NATIVE_PASSWORD:
+                raise errors.BackendError(
+                    1251,
+                    "08004",
+                    f"Server '{self.server.name}' asked for authentication plugin"
+                    f" '{switch.plugin}'; Interlock logs in with mysql_native_password only",
+                )
+            conn.nonce = switch.data[:20]
+            conn.send_packet(self.login.token(conn.nonce), packet.seq + 1)
+            return
+        raise MalformedBackendPacket(f"unexpected packet 0x{first:02x} during authentication")
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def _release(self) -> None:
+        if self.deadlines is not None:
+            self.deadlines.remove(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    def _succeed(self, conn: BackendConnection) -> None:
+        self.finished = True
+        self._release()
+        conn.sink = None
+        for packet in self.packets.packets():  # nothing, normally: hand it to packet mode
+            conn.data_received(encode_packet(packet.payload, packet.seq))
+        self._report(conn, None)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self._release()
+        if self.conn is not None:
+            self.conn.abort()
+        if not isinstance(exc, errors.BackendError) and isinstance(
+            exc, (OSError, TimeoutError, ProtocolError, ssl.SSLError)
+        ):
+            reason = (f"timed out after {self.timeout:g}s" if isinstance(exc, TimeoutError)
+                      else _reason(exc))
+            server = self.server
+            error = errors.cant_connect(server.name, server.address, server.port, reason)
+            error.__cause__ = exc
+            exc = error
+        self._report(None, exc)
+
+    def _report(self, conn: BackendConnection | None, exc: BaseException | None) -> None:
+        try:
+            self.on_done(conn, exc)
+        except Exception:  # the caller's failure must not break the connection's callbacks
+            log.exception("Login to server '%s': failure in the completion callback",
+                          self.server.name)
+
+
 async def connect(
     server: ServerConfig,
     login: Login,
@@ -331,80 +638,30 @@ async def connect(
     """Connect to ``server`` and log in, all within ``timeout`` seconds.
 
     Raises :class:`BackendRefused` when the server refuses the login (its ERR is to be relayed
-    as is) and :class:`errors.BackendError` (2003) when it cannot be reached or talked to."""
+    as is) and :class:`errors.BackendError` (2003) when it cannot be reached or talked to.
+    (The awaitable form of :class:`BackendLogin`.)"""
     loop = asyncio.get_running_loop()
-    conn: BackendConnection | None = None
+    done: asyncio.Future[BackendConnection] = loop.create_future()
+
+    def finished(conn: BackendConnection | None, exc: BaseException | None) -> None:
+        if done.done():
+            if conn is not None:
+                conn.abort()
+        elif exc is not None:
+            done.set_exception(exc)
+        else:
+            assert conn is not None
+            done.set_result(conn)
+
+    attempt = BackendLogin(loop, server, login, timeout, tls, finished)
+    attempt.start()
     try:
-        async with asyncio.timeout(timeout):
-            _, conn = await loop.create_connection(
-                lambda: BackendConnection(server), server.address, server.port
-            )
-            await _login(loop, conn, login, tls)
-            return conn
-    except errors.BackendError:
-        if conn is not None:
-            conn.abort()
+        return await done
+    except asyncio.CancelledError:
+        attempt.cancel()
+        if done.done() and not done.cancelled() and done.exception() is None:
+            done.result().abort()
         raise
-    except (OSError, TimeoutError, ProtocolError, ssl.SSLError) as exc:
-        if conn is not None:
-            conn.abort()
-        reason = f"timed out after {timeout:g}s" if isinstance(exc, TimeoutError) else _reason(exc)
-        raise errors.cant_connect(server.name, server.address, server.port, reason) from exc
-    except BaseException:
-        if conn is not None:
-            conn.abort()
-        raise
-
-
-async def _login(
-    loop: asyncio.AbstractEventLoop,
-    conn: BackendConnection,
-    login: Login,
-    tls: ssl.SSLContext | None,
-) -> None:
-    first = await conn.read_packet()
-    if first.payload[:1] == b"\xff":
-        raise BackendRefused(parse_err(first.payload))
-    handshake = parse_handshake_v10(first.payload)
-    conn.handshake = handshake
-    conn.nonce = handshake.nonce[:20]
-    server_caps = handshake.capabilities
-    caps = as_capabilities(login_capabilities(
-        int(login.capabilities), int(server_caps), bool(login.database), bool(login.attributes)
-    ))
-    seq = first.seq + 1
-    if tls is not None:
-        if not server_caps & Capability.SSL:
-            raise errors.cant_connect(
-                conn.server.name, conn.server.address, conn.server.port,
-                "TLS is configured but the server does not support it",
-            )
-        caps |= Capability.SSL
-        conn.send_packet(build_ssl_request(caps, login.max_packet_size, login.charset), seq)
-        seq += 1
-        assert conn.transport is not None
-        new_transport = await loop.start_tls(conn.transport, conn, tls, server_side=False)
-        if new_transport is None:
-            raise errors.cant_connect(
-                conn.server.name, conn.server.address, conn.server.port, "TLS handshake failed"
-            )
-        conn.transport = new_transport
-        conn.gate.attach(new_transport)
-        flow.set_limits(new_transport)
-    conn.capabilities = caps
-    response = HandshakeResponse41(
-        capabilities=caps,
-        max_packet_size=login.max_packet_size,
-        charset=login.charset,
-        username=login.user,
-        auth_response=login.token(conn.nonce),
-        database=login.database,
-        auth_plugin=NATIVE_PASSWORD,
-        attributes=login.attributes,
-    )
-    conn.send_packet(build_handshake_response41(response, server_caps), seq)
-    ok = await conn.finish_auth(login, seq)
-    conn.login_ok = ok.payload
 
 
 async def probe_version(server: ServerConfig, timeout: float) -> str:

@@ -21,11 +21,11 @@ _PRINTABLE_FIRST = 33  # servers use printable ASCII 33..126 for their nonces
 _PRINTABLE_COUNT = 94
 
 
+_new_sha1 = hashlib.sha1
+
+
 def _sha1(*parts: bytes) -> bytes:
-    h = hashlib.sha1()
-    for part in parts:
-        h.update(part)
-    return h.digest()
+    return _new_sha1(b"".join(parts) if len(parts) != 1 else parts[0]).digest()
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
@@ -87,11 +87,16 @@ def format_stored_hash(stored: bytes) -> str:
     return "*" + stored.hex().upper() if stored else ""
 
 
+# random byte b < 188 -> 33 + b % 94 (unbiased: 188 = 2 * 94); bytes >= 188 are dropped
+_TO_PRINTABLE = bytes(_PRINTABLE_FIRST + b % _PRINTABLE_COUNT if b < 2 * _PRINTABLE_COUNT else 0
+                      for b in range(256))
+_REJECTED = bytes(range(2 * _PRINTABLE_COUNT, 256))
+
+
 def new_nonce() -> bytes:
     """20 random printable ASCII bytes (33..126), never NUL, like the server's scramble."""
-    out = bytearray()
+    # one C-level pass: 40 random bytes keep on average 29 (at least 20 with p > 0.9993)
+    out = os.urandom(NONCE_SIZE * 2).translate(_TO_PRINTABLE, _REJECTED)
     while len(out) < NONCE_SIZE:
-        for b in os.urandom(NONCE_SIZE * 2):
-            if b < 2 * _PRINTABLE_COUNT and len(out) < NONCE_SIZE:  # unbiased: 188 = 2 * 94
-                out.append(_PRINTABLE_FIRST + b % _PRINTABLE_COUNT)
-    return bytes(out)
+        out += os.urandom(NONCE_SIZE).translate(_TO_PRINTABLE, _REJECTED)
+    return out[:NONCE_SIZE]

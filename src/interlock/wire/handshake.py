@@ -12,10 +12,11 @@ are dropped.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from interlock.wire.codec import Reader, decode_text, lenenc_bytes
-from interlock.wire.constants import CLIENT_MYSQL, Capability, Command, ServerStatus
+from interlock.wire.constants import Capability, Command, ServerStatus
 from interlock.wire.errors import LocalProtocolError, RemoteProtocolError
 
 PROTOCOL_VERSION = 10
@@ -24,9 +25,49 @@ _SSL_REQUEST_SIZE = 32
 _AUTH_SWITCH = 0xFE
 _AUTH_MORE_DATA = 0x01
 
+# Flag tests on plain ints: ``int & Capability.X`` goes through IntFlag's Python-level operators
+# (about 1 us each); a login does dozens of them.  Enums are made at the edges, once per value.
+_CLIENT_MYSQL = int(Capability.LONG_PASSWORD)
+_CONNECT_WITH_DB = int(Capability.CONNECT_WITH_DB)
+_PROTOCOL_41 = int(Capability.PROTOCOL_41)
+_SSL = int(Capability.SSL)
+_SECURE_CONNECTION = int(Capability.SECURE_CONNECTION)
+_PLUGIN_AUTH = int(Capability.PLUGIN_AUTH)
+_CONNECT_ATTRS = int(Capability.CONNECT_ATTRS)
+_LENENC_CLIENT_DATA = int(Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA)
+# HandshakeResponse41 / SSL request fixed part: caps, max packet, charset, 19 filler bytes,
+# MariaDB extended caps
+_FIXED = struct.Struct("<IIB19xI")
+# Handshake v10 after the version string: connection id, nonce part 1, filler, caps low,
+# charset, status, caps high, auth data length, 6 reserved bytes, MariaDB extended caps
+_V10_FIXED = struct.Struct("<I8sxHBHHB6xI")
+_V10_SHORT = struct.Struct("<I8sxH")
+
+_CAPABILITIES: dict[int, Capability] = {}
+_STATUSES: dict[int, ServerStatus] = {}
+
+
+def as_capability(value: int) -> Capability:
+    """``Capability(value)``, made once per distinct value (enum construction is slow)."""
+    caps = _CAPABILITIES.get(value)
+    if caps is None:
+        if len(_CAPABILITIES) > 4096:  # many distinct values (a fuzzer): do not grow forever
+            _CAPABILITIES.clear()
+        caps = _CAPABILITIES[value] = Capability(value)
+    return caps
+
+
+def _as_status(value: int) -> ServerStatus:
+    status = _STATUSES.get(value)
+    if status is None:
+        if len(_STATUSES) > 4096:
+            _STATUSES.clear()
+        status = _STATUSES[value] = ServerStatus(value)
+    return status
+
 
 def _has_extended(caps: int) -> bool:
-    return not caps & CLIENT_MYSQL
+    return not caps & _CLIENT_MYSQL
 
 
 def _nul_text(r: Reader, what: str) -> str:
@@ -60,60 +101,100 @@ class HandshakeV10:
 
 
 def parse_handshake_v10(payload: bytes | memoryview) -> HandshakeV10:
-    r = Reader(payload)
-    version = r.read_uint(1)
-    if version != PROTOCOL_VERSION:
-        raise RemoteProtocolError(f"unsupported handshake protocol version {version}")
-    server_version = _nul_text(r, "server version")
-    connection_id = r.read_uint(4)
-    nonce = r.read_bytes(8)
-    r.skip(1)
-    caps = r.read_uint(2)
-    if r.at_end():
-        return HandshakeV10(server_version, connection_id, nonce, Capability(caps), 0,
-                            ServerStatus(0), "")
-    charset = r.read_uint(1)
-    status = ServerStatus(r.read_uint(2))
-    caps |= r.read_uint(2) << 16
-    auth_len = r.read_uint(1)
-    r.skip(6)
-    extended = r.read_uint(4)
-    if _has_extended(caps):
+    data = payload if type(payload) is bytes else bytes(payload)
+    if not data:
+        raise RemoteProtocolError("empty handshake packet")
+    if data[0] != PROTOCOL_VERSION:
+        raise RemoteProtocolError(f"unsupported handshake protocol version {data[0]}")
+    end = data.find(b"\0", 1)
+    if end < 0:
+        raise RemoteProtocolError("missing NUL terminator")
+    server_version = decode_text(data[1:end], "server version")
+    pos = end + 1
+    size = len(data)
+    if size - pos < _V10_SHORT.size:
+        raise RemoteProtocolError("handshake packet truncated")
+    if size - pos == _V10_SHORT.size:
+        connection_id, nonce, caps = _V10_SHORT.unpack_from(data, pos)
+        return HandshakeV10(server_version, connection_id, nonce, as_capability(caps), 0,
+                            _as_status(0), "")
+    if size - pos < _V10_FIXED.size:
+        raise RemoteProtocolError("handshake packet truncated")
+    connection_id, nonce, caps, charset, status, caps_high, auth_len, extended = (
+        _V10_FIXED.unpack_from(data, pos)
+    )
+    pos += _V10_FIXED.size
+    caps |= caps_high << 16
+    if not caps & _CLIENT_MYSQL:
         caps |= extended << 32
-    if caps & Capability.SECURE_CONNECTION:
-        part2 = r.read_bytes(min(max(13, auth_len - 8), r.remaining))
+    if caps & _SECURE_CONNECTION:
+        want = max(13, auth_len - 8)
+        part2 = data[pos : pos + want]
+        pos += len(part2)
         nonce += part2[:-1] if part2.endswith(b"\0") else part2
-    plugin = _optional_nul_text(r, "auth plugin") if caps & Capability.PLUGIN_AUTH else ""
-    return HandshakeV10(server_version, connection_id, nonce, Capability(caps), charset,
-                        status, plugin)
+    plugin = ""
+    if caps & _PLUGIN_AUTH and pos < size:
+        end = data.find(b"\0", pos)
+        plugin = decode_text(data[pos:] if end < 0 else data[pos:end], "auth plugin")
+    return HandshakeV10(server_version, connection_id, nonce, as_capability(caps), charset,
+                        _as_status(status), plugin)
 
 
 def build_handshake_v10(h: HandshakeV10) -> bytes:
     caps = int(h.capabilities)
     if len(h.nonce) < 8:
         raise LocalProtocolError("handshake nonce must have at least 8 bytes")
-    extended = caps >> 32 if _has_extended(caps) else 0
-    secure = caps & Capability.SECURE_CONNECTION
-    auth_len = len(h.nonce) + 1 if secure or caps & Capability.PLUGIN_AUTH else 0
+    extended = caps >> 32 if not caps & _CLIENT_MYSQL else 0
+    secure = caps & _SECURE_CONNECTION
+    plugin = caps & _PLUGIN_AUTH
+    auth_len = len(h.nonce) + 1 if secure or plugin else 0
     parts = [
-        bytes((PROTOCOL_VERSION,)),
+        b"\x0a",  # PROTOCOL_VERSION
         h.server_version.encode() + b"\0",
-        h.connection_id.to_bytes(4, "little"),
-        h.nonce[:8],
-        b"\0",
-        (caps & 0xFFFF).to_bytes(2, "little"),
-        h.charset.to_bytes(1, "little"),
-        int(h.status).to_bytes(2, "little"),
-        ((caps >> 16) & 0xFFFF).to_bytes(2, "little"),
-        min(auth_len, 0xFF).to_bytes(1, "little"),
-        bytes(6),
-        extended.to_bytes(4, "little"),
+        _V10_FIXED.pack(h.connection_id & _LOW32, h.nonce[:8], caps & 0xFFFF, h.charset & 0xFF,
+                        int(h.status) & 0xFFFF, (caps >> 16) & 0xFFFF, min(auth_len, 0xFF),
+                        extended & _LOW32),
     ]
     if secure:
         parts.append(h.nonce[8:] + b"\0")
-    if caps & Capability.PLUGIN_AUTH:
+    if plugin:
         parts.append(h.auth_plugin.encode() + b"\0")
     return b"".join(parts)
+
+
+class HandshakeTemplate:
+    """The proxy's greeting, framed, with only the connection id and nonce left to fill in.
+
+    Every client of a listener gets the same greeting except for those two fields, so the
+    packet is built once (per version string, capabilities, charset and status) and rendered
+    per connection by joining five pieces.  The nonce must be as long as the template's
+    (20 bytes for mysql_native_password)."""
+
+    __slots__ = ("_head", "_middle", "_secure", "_tail", "handshake", "nonce_size")
+
+    def __init__(self, h: HandshakeV10, seq: int = 0) -> None:
+        self.handshake = h
+        self.nonce_size = len(h.nonce)
+        payload = build_handshake_v10(h)
+        version_end = payload.index(b"\0", 1) + 1  # after the version string
+        nonce1 = version_end + 4
+        middle_end = nonce1 + 8 + 19
+        secure = bool(int(h.capabilities) & _SECURE_CONNECTION)  # nonce part 2 is sent
+        header = len(payload).to_bytes(3, "little") + bytes((seq & 0xFF,))
+        self._head = header + payload[:version_end]
+        self._middle = payload[nonce1 + 8 : middle_end]
+        self._tail = payload[middle_end + (len(h.nonce) - 8 if secure else 0) :]
+        self._secure = secure
+
+    def render(self, connection_id: int, nonce: bytes) -> bytes:
+        """The framed greeting (header included) for one connection."""
+        if len(nonce) != self.nonce_size:
+            raise LocalProtocolError(f"nonce of {len(nonce)} bytes, template has {self.nonce_size}")
+        if self._secure:
+            return b"".join((self._head, (connection_id & _LOW32).to_bytes(4, "little"),
+                             nonce[:8], self._middle, nonce[8:], self._tail))
+        return b"".join((self._head, (connection_id & _LOW32).to_bytes(4, "little"),
+                         nonce[:8], self._middle, self._tail))
 
 
 # -- HandshakeResponse41 and SSL request -----------------------------------------------------
@@ -138,59 +219,59 @@ class SslRequest:
     charset: int
 
 
-def _read_fixed_part(r: Reader, server_caps: int) -> SslRequest:
-    caps = r.read_uint(4)
-    if not caps & Capability.PROTOCOL_41:
+def _read_fixed_part(data: bytes, server_caps: int) -> tuple[int, int, int]:
+    """``(capabilities incl. extended bits, max packet size, charset)`` of the first 32 bytes."""
+    if len(data) < 4:
+        raise RemoteProtocolError(f"packet truncated: wanted 4 bytes, {len(data)} left")
+    caps = data[0] | data[1] << 8 | data[2] << 16 | data[3] << 24
+    if not caps & _PROTOCOL_41:
         raise RemoteProtocolError("pre-4.1 handshake responses are not supported")
-    max_packet = r.read_uint(4)
-    charset = r.read_uint(1)
-    r.skip(19)
-    extended = r.read_uint(4)
-    if _has_extended(caps) and _has_extended(server_caps):
+    if len(data) < _FIXED.size:
+        raise RemoteProtocolError(
+            f"packet truncated: wanted {_FIXED.size} bytes, {len(data)} present"
+        )
+    _, max_packet, charset, extended = _FIXED.unpack_from(data)
+    if not caps & _CLIENT_MYSQL and not server_caps & _CLIENT_MYSQL:
         caps |= extended << 32
-    return SslRequest(Capability(caps), max_packet, charset)
+    return caps, max_packet, charset
 
 
 def is_ssl_request(payload: bytes | memoryview) -> bool:
     """True for the 32-byte SSL request a client sends before starting TLS."""
     if len(payload) != _SSL_REQUEST_SIZE:
         return False
-    caps = payload[0] | payload[1] << 8 | payload[2] << 16 | payload[3] << 24
-    return bool(caps & Capability.SSL)
+    return bool(payload[1] << 8 & _SSL)
 
 
 def parse_ssl_request(payload: bytes | memoryview, server_caps: Capability) -> SslRequest:
     if not is_ssl_request(payload):
         raise RemoteProtocolError("not an SSL request")
-    return _read_fixed_part(Reader(payload), server_caps)
+    caps, max_packet, charset = _read_fixed_part(bytes(payload), int(server_caps))
+    return SslRequest(as_capability(caps), max_packet, charset)
 
 
 def build_ssl_request(caps: Capability, max_packet_size: int, charset: int) -> bytes:
-    return _fixed_part(int(caps), max_packet_size, charset, _has_extended(caps))
+    value = int(caps)
+    return _fixed_part(value, max_packet_size, charset, _has_extended(value))
 
 
 def _fixed_part(caps: int, max_packet_size: int, charset: int, extended: bool) -> bytes:
-    return b"".join((
-        (caps & _LOW32).to_bytes(4, "little"),
-        max_packet_size.to_bytes(4, "little"),
-        charset.to_bytes(1, "little"),
-        bytes(19),
-        ((caps >> 32) if extended and _has_extended(caps) else 0).to_bytes(4, "little"),
-    ))
+    high = (caps >> 32) & _LOW32 if extended and not caps & _CLIENT_MYSQL else 0
+    return _FIXED.pack(caps & _LOW32, max_packet_size & _LOW32, charset & 0xFF, high)
 
 
 def _read_auth_response(r: Reader, caps: int) -> bytes:
-    if caps & Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA:
+    if caps & _LENENC_CLIENT_DATA:
         return r.read_lenenc_bytes()
-    if caps & Capability.SECURE_CONNECTION:
+    if caps & _SECURE_CONNECTION:
         return r.read_bytes(r.read_uint(1))
     return r.read_nul_bytes()
 
 
 def _write_auth_response(data: bytes, caps: int) -> bytes:
-    if caps & Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA:
+    if caps & _LENENC_CLIENT_DATA:
         return lenenc_bytes(data)
-    if caps & Capability.SECURE_CONNECTION:
+    if caps & _SECURE_CONNECTION:
         if len(data) > 0xFF:
             raise LocalProtocolError("auth response too long for SECURE_CONNECTION")
         return bytes((len(data),)) + data
@@ -199,20 +280,68 @@ def _write_auth_response(data: bytes, caps: int) -> bytes:
     return data + b"\0"
 
 
+# Connection attributes, decoded and encoded once per distinct block: a client library sends the
+# same block on every connection of a process (``_pid`` included), so logins mostly hit.
+_ATTRIBUTE_CACHE_SIZE = 256  # entries
+_ATTRIBUTE_CACHE_MAX = 1024  # bytes: bigger blocks are not cached
+_decoded_attributes: dict[bytes, tuple[tuple[str, str], ...]] = {}
+_encoded_attributes: dict[tuple[tuple[str, str], ...], bytes] = {}
+
+
 def _read_attributes(r: Reader) -> tuple[tuple[str, str], ...]:
     if r.at_end():
         return ()
-    block = Reader(r.read_lenenc_bytes())
-    attrs: list[tuple[str, str]] = []
-    while not block.at_end():
-        key = decode_text(block.read_lenenc_bytes(), "connection attribute")
-        attrs.append((key, decode_text(block.read_lenenc_bytes(), "connection attribute")))
-    return tuple(attrs)
+    block = r.read_lenenc_bytes()
+    attrs = _decoded_attributes.get(block)
+    if attrs is None:
+        attrs = _decode_attributes(block)
+        if len(block) <= _ATTRIBUTE_CACHE_MAX:
+            if len(_decoded_attributes) >= _ATTRIBUTE_CACHE_SIZE:
+                _decoded_attributes.clear()
+            _decoded_attributes[block] = attrs
+    return attrs
+
+
+def _decode_attributes(block: bytes) -> tuple[tuple[str, str], ...]:
+    size = len(block)
+    pos = 0
+    items: list[bytes] = []
+    while pos < size:
+        length = block[pos]
+        if length < 0xFB:  # the usual one-byte length
+            end = pos + 1 + length
+            if end > size:
+                raise RemoteProtocolError("connection attribute truncated")
+            items.append(block[pos + 1 : end])
+            pos = end
+        else:
+            sub = Reader(block, pos)
+            items.append(sub.read_lenenc_bytes())
+            pos = sub.pos
+    if len(items) % 2:
+        raise RemoteProtocolError("connection attribute without a value")
+    try:
+        texts = [item.decode() for item in items]
+    except UnicodeDecodeError as exc:
+        raise RemoteProtocolError("connection attribute is not valid UTF-8") from exc
+    return tuple(zip(texts[::2], texts[1::2], strict=True))
+
+
+def _lenenc_text(text: str) -> bytes:
+    raw = text.encode()
+    return bytes((len(raw),)) + raw if len(raw) < 0xFB else lenenc_bytes(raw)
 
 
 def _write_attributes(attrs: tuple[tuple[str, str], ...]) -> bytes:
-    block = b"".join(lenenc_bytes(k.encode()) + lenenc_bytes(v.encode()) for k, v in attrs)
-    return lenenc_bytes(block)
+    encoded = _encoded_attributes.get(attrs)
+    if encoded is None:
+        block = b"".join([_lenenc_text(k) + _lenenc_text(v) for k, v in attrs])
+        encoded = lenenc_bytes(block)
+        if len(block) <= _ATTRIBUTE_CACHE_MAX:
+            if len(_encoded_attributes) >= _ATTRIBUTE_CACHE_SIZE:
+                _encoded_attributes.clear()
+            _encoded_attributes[attrs] = encoded
+    return encoded
 
 
 def parse_handshake_response41(
@@ -222,32 +351,46 @@ def parse_handshake_response41(
 
     Optional fields are read according to the capabilities both sides have (client & server).
     """
-    r = Reader(payload)
-    fixed = _read_fixed_part(r, server_caps)
-    caps = int(fixed.capabilities)
-    eff = caps & int(server_caps)
-    username = _nul_text(r, "user name")
-    auth = _read_auth_response(r, eff)
-    database = _optional_nul_text(r, "database") if eff & Capability.CONNECT_WITH_DB else None
-    plugin = _optional_nul_text(r, "auth plugin") if eff & Capability.PLUGIN_AUTH else None
-    attrs = _read_attributes(r) if eff & Capability.CONNECT_ATTRS else ()
-    return HandshakeResponse41(Capability(caps), fixed.max_packet_size, fixed.charset, username,
-                               auth, database, plugin, attrs)
+    data = payload if type(payload) is bytes else bytes(payload)
+    server = int(server_caps)
+    caps, max_packet, charset = _read_fixed_part(data, server)
+    eff = caps & server
+    end = data.find(b"\0", _FIXED.size)
+    if end < 0:
+        raise RemoteProtocolError("missing NUL terminator")
+    username = decode_text(data[_FIXED.size : end], "user name")
+    pos = end + 1
+    if eff & _SECURE_CONNECTION and not eff & _LENENC_CLIENT_DATA and pos < len(data):
+        # the usual case: a 1-byte length, then the scramble
+        end = pos + 1 + data[pos]
+        if end > len(data):
+            raise RemoteProtocolError("packet truncated in the auth response")
+        auth = data[pos + 1 : end]
+        r = Reader(data, end)
+    else:
+        r = Reader(data, pos)
+        auth = _read_auth_response(r, eff)
+    database = _optional_nul_text(r, "database") if eff & _CONNECT_WITH_DB else None
+    plugin = _optional_nul_text(r, "auth plugin") if eff & _PLUGIN_AUTH else None
+    attrs = _read_attributes(r) if eff & _CONNECT_ATTRS else ()
+    return HandshakeResponse41(as_capability(caps), max_packet, charset, username, auth,
+                               database, plugin, attrs)
 
 
 def build_handshake_response41(r: HandshakeResponse41, server_caps: Capability) -> bytes:
     caps = int(r.capabilities)
-    eff = caps & int(server_caps)
+    server = int(server_caps)
+    eff = caps & server
     parts = [
-        _fixed_part(caps, r.max_packet_size, r.charset, _has_extended(server_caps)),
+        _fixed_part(caps, r.max_packet_size, r.charset, not server & _CLIENT_MYSQL),
         r.username.encode() + b"\0",
         _write_auth_response(r.auth_response, eff),
     ]
-    if eff & Capability.CONNECT_WITH_DB:
+    if eff & _CONNECT_WITH_DB:
         parts.append((r.database or "").encode() + b"\0")
-    if eff & Capability.PLUGIN_AUTH:
+    if eff & _PLUGIN_AUTH:
         parts.append((r.auth_plugin or "").encode() + b"\0")
-    if eff & Capability.CONNECT_ATTRS:
+    if eff & _CONNECT_ATTRS:
         parts.append(_write_attributes(r.attributes))
     return b"".join(parts)
 
@@ -352,8 +495,10 @@ __all__ = [
     "AuthSwitchRequest",
     "ChangeUser",
     "HandshakeResponse41",
+    "HandshakeTemplate",
     "HandshakeV10",
     "SslRequest",
+    "as_capability",
     "build_auth_more_data",
     "build_auth_switch",
     "build_auth_switch_request",

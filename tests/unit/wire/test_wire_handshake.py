@@ -9,12 +9,15 @@ from wire_fixtures import DATA, load_kv
 
 from interlock.wire.constants import CLIENT_MYSQL, Capability, ServerStatus
 from interlock.wire.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from interlock.wire.framing import encode_packet
 from interlock.wire.handshake import (
     AuthMoreData,
     AuthSwitchRequest,
     ChangeUser,
     HandshakeResponse41,
+    HandshakeTemplate,
     HandshakeV10,
+    as_capability,
     build_auth_more_data,
     build_auth_switch,
     build_change_user,
@@ -180,3 +183,65 @@ def test_change_user_round_trip(caps: Capability, user: str, auth: bytes, db: st
                     plugin if has_tail and caps & Capability.PLUGIN_AUTH else None,
                     attributes if has_tail and caps & Capability.CONNECT_ATTRS else ())
     assert parse_change_user(build_change_user(cu, caps), caps) == cu
+
+
+# -- the proxy's greeting template and the login fast paths ----------------------------------
+
+
+@given(names, st.integers(0, 0xFFFFFFFF), st.binary(min_size=20, max_size=20), low_caps,
+       ext_caps, st.integers(0, 255), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF),
+       st.binary(min_size=20, max_size=20))
+def test_template_renders_what_build_handshake_v10_frames(
+    version: str, conn_id: int, nonce: bytes, caps: Capability, ext: Capability, charset: int,
+    status: int, other_id: int, other_nonce: bytes,
+) -> None:
+    caps |= Capability.PROTOCOL_41
+    if not caps & CLIENT_MYSQL:
+        caps |= ext
+    made = HandshakeV10(version, conn_id, nonce, caps, charset, ServerStatus(status),
+                        "mysql_native_password")
+    template = HandshakeTemplate(made)
+    for cid, n in ((conn_id, nonce), (other_id, other_nonce)):
+        h = HandshakeV10(version, cid, n, caps, charset, ServerStatus(status),
+                         "mysql_native_password")
+        assert template.render(cid, n) == encode_packet(build_handshake_v10(h), 0)
+
+
+def test_template_of_the_captured_greeting_and_nonce_size() -> None:
+    h = parse_handshake_v10(greeting_bytes())
+    template = HandshakeTemplate(h)
+    assert template.render(h.connection_id, h.nonce)[4:] == greeting_bytes()
+    with pytest.raises(LocalProtocolError):
+        template.render(1, h.nonce[:8])
+
+
+def test_attributes_cached_and_uncached_parse_alike() -> None:
+    long_value = "v" * 300  # a two-byte length (0xFC prefix)
+    attrs = (("_client_name", "x"), ("k", long_value), ("empty", ""), ("utf8", "\u00e9"))
+    r = HandshakeResponse41(Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION
+                            | Capability.CONNECT_ATTRS, 1 << 24, 45, "u", b"a" * 20,
+                            attributes=attrs)
+    server = Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.CONNECT_ATTRS
+    payload = build_handshake_response41(r, server)
+    assert build_handshake_response41(r, server) == payload  # cached encoding, same bytes
+    first = parse_handshake_response41(payload, server)
+    second = parse_handshake_response41(payload, server)  # from the cache
+    assert first == second == r
+    big = (("k", "x" * 2000),)  # too big for the cache: parsed every time
+    rb = HandshakeResponse41(r.capabilities, 1 << 24, 45, "u", b"", attributes=big)
+    assert parse_handshake_response41(build_handshake_response41(rb, server), server) == rb
+
+
+def test_bad_attribute_blocks_are_protocol_errors() -> None:
+    server = Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.CONNECT_ATTRS
+    r = HandshakeResponse41(server, 1 << 24, 45, "u", b"")
+    head = build_handshake_response41(r, server)[:-1]  # without its empty attribute block
+    for block in (b"\x01k", b"\x05ab", b"\x01\xff\x01v", b"\x01k\x01"):
+        with pytest.raises(RemoteProtocolError):
+            parse_handshake_response41(head + bytes((len(block),)) + block, server)
+
+
+@given(st.integers(0, (1 << 38) - 1))
+def test_as_capability_is_the_enum_value(value: int) -> None:
+    assert as_capability(value) == Capability(value)
+    assert as_capability(value) is as_capability(value)
