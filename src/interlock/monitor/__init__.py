@@ -5,5 +5,8 @@ reads, the probe SQL and row parsers), ``cluster`` (topology, primary selection,
 ``states`` (state flags and their display), ``health`` (failure counting, holistic failure
 verdict), ``candidates``/``failover``/``switchover``/``rejoin`` (planners, gathered in
 ``plans``), ``steps`` (the plan model, rollback), ``events`` (event records, bounded history),
-``settings`` (MonitorSettings).  The probe and executor (I/O) come later.
+``settings`` (MonitorSettings), ``rules`` (the loop's small decisions).
+
+I/O half: ``probe`` (connections and probes), ``executor`` (runs plans; the write hold),
+``loop`` (``MonitorRuntime``).  See docs/failover.md.
 """

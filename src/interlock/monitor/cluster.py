@@ -13,7 +13,8 @@ from each other are one multi-primary group).  The candidate with the most repli
 transitively (replicas of replicas, cycle members), wins; ties go to the server listed first.
 The selection is sticky: the previous primary stays while it is valid.  It becomes invalid when
 it is read-only, in maintenance, replicates from a server outside its cycle, or has been down
-for ``failcount`` ticks with no replica still pointing at it.  A down primary otherwise stays
+for ``failcount`` ticks with no replica still pointing at it (a connection to it in any thread
+state: a stopped IO thread still names its source).  A down primary otherwise stays
 the primary (without the Master state): failover needs to know which server failed.
 """
 
@@ -184,7 +185,7 @@ def build_cluster(
     specs = tuple(specs)
     settings = settings or MonitorSettings()
     admin = admin or {}
-    graph = _Graph(specs, observations)
+    graph = _Graph(specs, observations, _known_ids(previous))
     primary, reason, warnings = _select_primary(graph, previous, settings, admin, failures or {})
     views = tuple(_view(graph, spec, previous, admin.get(spec.name, AdminMode()), primary)
                   for spec in specs)
@@ -196,7 +197,7 @@ class _Graph:
     """Links and the running-replication graph of one tick (a private helper of the builder)."""
 
     def __init__(self, specs: tuple[ServerSpec, ...], observations: Mapping[str,
-                 ServerObservation]) -> None:
+                 ServerObservation], known_ids: Mapping[int, str] | None = None) -> None:
         self.specs = specs
         self.order = {s.name: i for i, s in enumerate(specs)}
         self.obs = {s.name: observations[s.name] for s in specs if s.name in observations}
@@ -205,6 +206,9 @@ class _Graph:
         ids: dict[int, list[str]] = {}
         for name in self.running:
             ids.setdefault(self.obs[name].server_id, []).append(name)
+        for server_id, name in (known_ids or {}).items():
+            if name not in self.running and server_id not in ids:
+                ids[server_id] = [name]  # a down server, by the id it had when last seen
         self.links: dict[str, tuple[Link, ...]] = {
             name: tuple(_link(name, st, by_address, ids) for st in self.obs[name].slaves)
             for name in sorted(self.running, key=self.order.__getitem__)
@@ -248,6 +252,15 @@ class _Graph:
         return max(names, key=lambda n: (len(self.descendants(n)), -self.order[n]))
 
 
+def _known_ids(previous: ClusterState | None) -> dict[int, str]:
+    """server_id -> name of every server as last seen (a down server keeps its id, so the
+    replicas' connections to it still resolve by ``Master_Server_Id``)."""
+    if previous is None:
+        return {}
+    return {v.last_good.server_id: v.name for v in previous.servers
+            if v.last_good is not None and v.last_good.server_id}
+
+
 def _link(replica: str, status: SlaveStatus, by_address: Mapping[tuple[str, int], str],
           ids: Mapping[int, list[str]]) -> Link:
     address = f"{status.master_host}:{status.master_port}"
@@ -268,7 +281,8 @@ def _invalid_reason(graph: _Graph, name: str, admin: Mapping[str, AdminMode],
     if admin.get(name, AdminMode()).maintenance:
         return f"{name} is in maintenance"
     if name not in graph.running:
-        if failures.get(name, 0) >= settings.failcount and not graph.children.get(name):
+        pointing = any(link.source == name for links in graph.links.values() for link in links)
+        if failures.get(name, 0) >= settings.failcount and not pointing:
             return f"{name} has been down for {failures.get(name, 0)} ticks with no replicas"
         return None
     if graph.obs[name].read_only:

@@ -1,8 +1,8 @@
 """What one probe tick reads from one server, and the pure parsers of the probe's rows.
 
-The probe (I/O, later) connects with the monitor user, runs :data:`PROBE_QUERIES` in order
-with a DB-API dict cursor (PyMySQL ``DictCursor`` or the like: one ``{column: value}`` dict
-per row, keys as the server names them) and hands the rows to :func:`build_observation`.  A
+The probe (:mod:`interlock.monitor.probe`) connects with the monitor user, runs
+:data:`PROBE_QUERIES` in order and reads each result as ``{column: value}`` dicts (one per
+row, keys as the server names them) and hands the rows to :func:`build_observation`.  A
 probe that cannot connect or query hands its error to :func:`failed_observation`.  Values may
 arrive as ``int``/``float``/``str``/``bytes``/``None`` depending on the driver; the parsers
 accept each.

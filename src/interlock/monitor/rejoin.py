@@ -32,6 +32,9 @@ from interlock.monitor.sqltext import (
 from interlock.monitor.states import ServerState
 from interlock.monitor.steps import Plan, PlanKind, Refusal, Step
 
+#: how long a rejoin waits for the server to replicate (the monitor does not tick meanwhile)
+REJOIN_CHECK_TIMEOUT = 15.0
+
 
 def _remedies(server: str) -> tuple[str, ...]:
     return (f"`interlock ctl rejoin {server} --force` once you decide its extra transactions may "
@@ -123,5 +126,6 @@ def _plan(cluster: ClusterState, view: ServerView, primary: str, settings: Monit
     steps.append(sql_step(server, f"point {server} at {primary}", *stop,
                           change_master(conn, source_of(cluster, primary), settings, mode),
                           start_slave(conn)))
-    steps.append(check_replicating(cluster, server, conn, primary, settings.switchover_timeout))
+    steps.append(check_replicating(cluster, server, conn, primary,
+                                   min(settings.switchover_timeout, REJOIN_CHECK_TIMEOUT)))
     return Plan(PlanKind.REJOIN, server, primary, tuple(steps), None, notes)

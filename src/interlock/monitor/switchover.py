@@ -4,11 +4,14 @@ Steps (issue 5), each with its undo where one exists:
 
 1. check: the candidate still replicates from the primary, lag <= ``switchover_max_lag``;
 2. hold new writes at the proxy (undo: release them to the old primary);
-3. old primary ``read_only=1`` (undo: ``read_only=0``);
-4. fencing: ``KILL CONNECTION`` of every client connection on the old primary, repeated until
-   the process list holds none (replication and the monitor's own sessions are kept).  This is
-   what stops a statement already running there (``INSERT ... SLEEP(30)``) from committing after
-   the switch: killed, it rolls back instead of reaching the binlog;
+3. fencing on the old primary: ``KILL CONNECTION`` of every client connection, repeated until
+   the process list holds none (replication and the monitor's own sessions are kept); then
+   ``read_only=1`` (undo: ``read_only=0``); then the kill loop again for whatever connected in
+   between.  This is what stops a statement already running there (``INSERT ... SLEEP(30)``)
+   from committing after the switch: killed, it rolls back instead of reaching the binlog.
+   The kill comes first because ``SET GLOBAL read_only=1`` waits for running writes to finish
+   (it takes the global read lock; measured on MariaDB 10.11: it waited out the whole
+   ``SLEEP``), so read-only first would let exactly that statement commit;
 5. ``demotion_sql_file``; ``FLUSH NO_WRITE_TO_BINLOG TABLES``; ``FLUSH BINARY LOGS``;
 6. read the old primary's final ``gtid_binlog_pos``; ``MASTER_GTID_WAIT`` for it on the
    candidate;
@@ -64,7 +67,8 @@ def plan_switchover(cluster: ClusterState, settings: MonitorSettings, *, to: str
                     fence: bool = True) -> Plan | Refusal:
     """Plan a switchover to ``to`` (default: the best candidate).  ``monitor_user``: the
     account the executor connects as (its sessions survive fencing).  ``fence=False`` leaves out
-    the KILL step: only for the test that shows what fencing prevents."""
+    the server-side fencing (the KILL loops and ``read_only=1`` on the old primary), as a
+    proxy-only switchover does: only for the test that shows what fencing prevents."""
     limit = settings.switchover_timeout if timeout is None else timeout
     primary = cluster.primary
     pview = cluster.server(primary) if primary is not None else None
@@ -107,12 +111,12 @@ def _fence_steps(cluster: ClusterState, pview: ServerView, chosen: Candidate, li
         Step(StepKind.HOLD_WRITES, old, "hold new writes at the proxy", limit,
              undo=Step(StepKind.RELEASE_WRITES, old, f"release the held writes to {old}",
                        SQL_TIMEOUT)),
-        read_only_step(old, on=True),
     ]
     if fence:
-        steps.append(Step(StepKind.KILL_CLIENTS, old,
-                          f"kill every client connection on {old} until none remain", limit,
-                          params=(("keep_users", ",".join(keep)),)))
+        kill = Step(StepKind.KILL_CLIENTS, old,
+                    f"kill every client connection on {old} until none remain", limit,
+                    params=(("keep_users", ",".join(keep)),))
+        steps += [kill, read_only_step(old, on=True), kill]
     steps += script_step(old, "demotion_sql_file", demotion_sql)
     steps.append(sql_step(old, "flush tables and binary logs", "FLUSH NO_WRITE_TO_BINLOG TABLES",
                           "FLUSH BINARY LOGS", timeout=limit))

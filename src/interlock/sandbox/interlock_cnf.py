@@ -27,6 +27,7 @@ LISTENER = "Read-Write-Listener"
 def sections(sb: Sandbox, listener_port: int | None = None, tls: bool = True) -> Sections:
     names = ",".join(server.name for server in sb.servers)
     monitor, service = sb.spec.account(Role.MONITOR), sb.spec.account(Role.SERVICE)
+    repl = sb.spec.account(Role.REPLICATION)
     config: Sections = {"maxscale": {"threads": "auto"}}
     for server in sb.servers:
         config[server.name] = {
@@ -42,6 +43,8 @@ def sections(sb: Sandbox, listener_port: int | None = None, tls: bool = True) ->
         "user": monitor.user,
         "password": monitor.password,
         "monitor_interval": "2s",
+        "replication_user": repl.user,
+        "replication_password": repl.password,
     }
     config[SERVICE] = {
         "type": "service",

@@ -49,8 +49,17 @@ def server_settings(spec: SandboxSpec, server: SandboxServer, tls: TlsFiles) -> 
     if not server.is_primary:
         settings["read_only"] = "1"
     if spec.semi_sync:  # not both on a replica: its SQL thread would wait for acks itself
-        key = "rpl_semi_sync_master_enabled" if server.is_primary else "rpl_semi_sync_slave_enabled"
-        settings[key] = "1"
+        # every server acknowledges when it replicates (the primary too, once it is demoted),
+        # and starts in the replica role: after a crash, binlog recovery then truncates the
+        # transactions that were prepared but never acknowledged instead of committing them
+        # (MDEV-21117), so a killed primary can rejoin without diverging
+        settings["rpl_semi_sync_slave_enabled"] = "1"
+        settings["init_rpl_role"] = "SLAVE"
+        if server.is_primary:
+            settings["rpl_semi_sync_master_enabled"] = "1"
+            # the binlog is synced and acknowledged before the engine commits: a client never
+            # sees a commit no replica has
+            settings["rpl_semi_sync_master_wait_point"] = "AFTER_SYNC"
     return settings
 
 

@@ -4,7 +4,8 @@ As MaxScale does it: the service user reads ``mysql.global_priv`` (MariaDB 10.4+
 document per account with ``plugin``, ``authentication_string``, ``auth_or`` alternatives,
 ``account_locked``, ``is_role``) or, on MySQL and older MariaDB, ``mysql.user``.  The same
 connection tells the proxy the primary's version string and capabilities, which it uses for
-its own handshake.
+its own handshake.  The server to load from is asked for at every load (a callable): the
+current primary as the monitor publishes it, so accounts follow a failover or switchover.
 """
 
 from __future__ import annotations
@@ -72,18 +73,22 @@ def parse_mysql_rows(rows: list[tuple[bytes | None, ...]]) -> list[Account]:
     ]
 
 
+PrimaryOf = Callable[[], ServerConfig | None]
+
+
 class ServiceAccounts:
-    """The account table of one service and the primary's handshake, reloaded on demand."""
+    """The account table of one service and the primary's handshake, reloaded on demand.
+    ``primary``: the server to load from, or a callable that names it at each load."""
 
     def __init__(
         self,
         service: ServiceConfig,
-        primary: ServerConfig | None,
+        primary: ServerConfig | PrimaryOf | None,
         refresh_time: float,
         tls_for: Callable[[ServerConfig], ssl.SSLContext | None],
     ) -> None:
         self.service = service
-        self.primary = primary
+        self._primary_of: PrimaryOf = primary if callable(primary) else (lambda: primary)
         self.refresh_time = refresh_time
         self.tls_for = tls_for
         self.table = AccountTable.build([])
@@ -92,6 +97,11 @@ class ServiceAccounts:
         self.connect_error: errors.BackendError | None = None  # why the last load failed
         self._last_attempt: float | None = None
         self._task: asyncio.Task[bool] | None = None
+
+    @property
+    def primary(self) -> ServerConfig | None:
+        """The server accounts are loaded from now."""
+        return self._primary_of()
 
     async def load(self) -> bool:
         """Load now (one load at a time; concurrent callers share it)."""

@@ -23,6 +23,7 @@ def test_step_order() -> None:
     assert [(k, srv) for k, srv, _ in got] == [
         (StepKind.CHECK_REPLICATING, "server2"),
         (StepKind.HOLD_WRITES, "server1"),
+        (StepKind.KILL_CLIENTS, "server1"),
         (StepKind.SQL, "server1"),  # read_only=1
         (StepKind.KILL_CLIENTS, "server1"),
         (StepKind.SQL, "server1"),  # flush
@@ -39,30 +40,31 @@ def test_step_order() -> None:
         (StepKind.CHECK_REPLICATING, "server3"),
     ]
     s = p.steps
-    assert s[2].sql == ("SET GLOBAL read_only=1",)
-    assert s[3].param("keep_users") == "monitor,repl" and s[3].timeout == 30.0
-    assert s[4].sql == ("FLUSH NO_WRITE_TO_BINLOG TABLES", "FLUSH BINARY LOGS")
-    assert s[5].output == OLD_PRIMARY_GTID
-    assert render_sql(s[6], {OLD_PRIMARY_GTID: "0-1-123"}) == (
+    assert s[3].sql == ("SET GLOBAL read_only=1",)
+    assert s[2] == s[4]  # kill, read-only (it waits for running writes), kill again
+    assert s[2].param("keep_users") == "monitor,repl" and s[2].timeout == 30.0
+    assert s[5].sql == ("FLUSH NO_WRITE_TO_BINLOG TABLES", "FLUSH BINARY LOGS")
+    assert s[6].output == OLD_PRIMARY_GTID
+    assert render_sql(s[7], {OLD_PRIMARY_GTID: "0-1-123"}) == (
         "SELECT MASTER_GTID_WAIT('0-1-123', 30) AS result",)
-    assert s[9].sql == ("SET GLOBAL read_only=0",)
-    assert "MASTER_DEMOTE_TO_SLAVE=1" in s[10].sql[0]  # 10.11: the old primary keeps its GTIDs
-    assert "MASTER_PORT=3302" in s[11].sql[1] and "MASTER_USE_GTID=slave_pos" in s[11].sql[1]
-    assert p.point_of_no_return == 13
+    assert s[10].sql == ("SET GLOBAL read_only=0",)
+    assert "MASTER_DEMOTE_TO_SLAVE=1" in s[11].sql[0]  # 10.11: the old primary keeps its GTIDs
+    assert "MASTER_PORT=3302" in s[12].sql[1] and "MASTER_USE_GTID=slave_pos" in s[12].sql[1]
+    assert p.point_of_no_return == 14
 
 
 def test_rollback_order_after_each_step() -> None:
     p = simple()
     undo_of = {i: st.undo for i, st in enumerate(p.steps)}
-    assert undo_of[0] is None and undo_of[3] is None and undo_of[5] is None
-    # WAIT_GTID (6) times out: old primary writable again, then writes released there
-    back = rollback_steps(p, 6)
+    assert undo_of[0] is None and undo_of[2] is None and undo_of[6] is None
+    # WAIT_GTID (7) times out: old primary writable again, then writes released there
+    back = rollback_steps(p, 7)
     assert [(s.kind, s.server, s.sql) for s in back] == [
         (StepKind.SQL, "server1", ("SET GLOBAL read_only=0",)),
         (StepKind.RELEASE_WRITES, "server1", ()),
     ]
-    # redirecting server3 (11) failed: everything since the hold is reversed, newest first
-    back = rollback_steps(p, 11)
+    # redirecting server3 (12) failed: everything since the hold is reversed, newest first
+    back = rollback_steps(p, 12)
     assert [s.description for s in back] == [
         "point server3 back at server1",
         "remove server1's connection to server2",
@@ -75,10 +77,10 @@ def test_rollback_order_after_each_step() -> None:
     assert "MASTER_PORT=3301" in back[0].sql[1] and back[3].sql[0].startswith("CHANGE MASTER")
     assert back[2].sql == ("SET GLOBAL read_only=1",)
     # publish failed: routing goes back to the old primary first
-    assert rollback_steps(p, 12)[0].kind is StepKind.PUBLISH
-    assert rollback_steps(p, 12)[0].server == "server1"
+    assert rollback_steps(p, 13)[0].kind is StepKind.PUBLISH
+    assert rollback_steps(p, 13)[0].server == "server1"
     # after the point of no return: nothing is undone
-    assert rollback_steps(p, 14) == ()
+    assert rollback_steps(p, 15) == ()
     assert rollback_steps(p, -1) == ()
 
 
@@ -106,6 +108,7 @@ def test_no_fencing_switch_only_for_tests() -> None:
     p = plan_switchover(c, REPL, fence=False)
     assert isinstance(p, Plan)
     assert StepKind.KILL_CLIENTS not in [s.kind for s in p.steps]
+    assert ("SET GLOBAL read_only=1",) not in [s.sql for s in p.steps if s.server == "server1"]
 
 
 def test_old_mariadb_uses_current_pos() -> None:
@@ -127,6 +130,7 @@ def test_dual_master_swaps_writable_role_without_change_master() -> None:
     assert [(s.kind, s.server) for s in p.steps] == [
         (StepKind.CHECK_REPLICATING, "server2"),
         (StepKind.HOLD_WRITES, "server1"),
+        (StepKind.KILL_CLIENTS, "server1"),
         (StepKind.SQL, "server1"),
         (StepKind.KILL_CLIENTS, "server1"),
         (StepKind.SQL, "server1"),
@@ -138,7 +142,7 @@ def test_dual_master_swaps_writable_role_without_change_master() -> None:
         (StepKind.CHECK_REPLICATING, "server1"),
     ]
     assert p.steps[-1].param("connection") == "peer"
-    assert [s.description for s in rollback_steps(p, 8)] == [
+    assert [s.description for s in rollback_steps(p, 9)] == [
         "route to server1 again", "make server2 read-only again",
         "make server1 writable again", "release the held writes to server1"]
     assert any("only the writable role moves" in n for n in p.notes)

@@ -49,7 +49,9 @@ def test_mycnf_semi_sync(tmp_path: Path) -> None:
     primary = parse(mycnf.render(spec, spec.servers[0], files))["mariadbd"]
     replica = parse(mycnf.render(spec, spec.servers[1], files))["mariadbd"]
     assert primary["rpl_semi_sync_master_enabled"] == "1"
-    assert "rpl_semi_sync_slave_enabled" not in primary
+    assert primary["rpl_semi_sync_master_wait_point"] == "AFTER_SYNC"
+    assert primary["rpl_semi_sync_slave_enabled"] == "1"  # acks once demoted
+    assert primary["init_rpl_role"] == replica["init_rpl_role"] == "SLAVE"  # crash recovery
     assert replica["rpl_semi_sync_slave_enabled"] == "1"
     assert "rpl_semi_sync_master_enabled" not in replica
 
