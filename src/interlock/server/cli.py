@@ -6,6 +6,7 @@ import argparse
 import os
 
 from interlock import log as logging_setup
+from interlock.config.model import GlobalConfig
 from interlock.errors import ConfigError, InterlockError
 from interlock.log import get_logger
 
@@ -35,6 +36,20 @@ def _log_file(args: argparse.Namespace, log_file: str | None, logdir: str | None
     return None
 
 
+def _log_settings(g: GlobalConfig) -> logging_setup.LogSettings:
+    return logging_setup.LogSettings(
+        throttling=logging_setup.Throttling(*g.log_throttling),
+        json=g.log_format == "json",
+        info=g.log_info,
+        debug=g.log_debug,
+        notice=g.log_notice,
+        warning=g.log_warning,
+        maxlog=g.maxlog,
+        syslog=g.syslog,
+        ms_timestamp=g.ms_timestamp,
+    )
+
+
 def start(args: argparse.Namespace) -> int:
     logging_setup.setup(log_file=args.log_file)
     from interlock.config.loader import load_config
@@ -45,12 +60,11 @@ def start(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 1
     target = _log_file(args, config.global_.log_file, config.global_.logdir)
-    if target != args.log_file:
-        try:
-            logging_setup.setup(log_file=target)
-        except OSError as exc:
-            log.error("cannot open log file %s: %s", target, exc)
-            return 1
+    try:
+        logging_setup.setup(log_file=target, settings=_log_settings(config.global_))
+    except OSError as exc:
+        log.error("cannot open log file %s: %s", target, exc)
+        return 1
     from interlock.server.app import run
 
     try:
