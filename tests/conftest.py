@@ -6,7 +6,9 @@
 - ``fresh_sandbox`` (function): ``fresh_sandbox(replicas=2, semi_sync=False) -> Sandbox`` for
   tests that break the topology; each one is destroyed after the test.
 - ``proxy`` (session): ``interlock start -c <the sandbox's config on a free port>`` as a
-  subprocess, ready (it answered a handshake), log in ``proxy.log_path``.
+  subprocess, ready (it answered a handshake), log in ``proxy.log_path``; its service is the
+  single-backend relay (``readconnroute`` to the primary).  ``rws_proxy`` (session): the same
+  with ``router=readwritesplit`` (``causal_reads=local``).
 - ``start_proxy`` (function): ``start_proxy(config_text)`` or ``start_proxy({"server1":
   {"port": "1"}}, tls=False)`` (overrides of the session sandbox's config; pass
   ``sandbox=fresh_sb`` for another cluster) -> ``ProxyHandle``; all stopped after the test.
@@ -34,7 +36,7 @@ from interlock.errors import SandboxError
 from interlock.sandbox import ConnParams, Sandbox
 from interlock.sandbox import proxy as proxy_process
 from interlock.sandbox.binaries import check_all
-from interlock.sandbox.interlock_cnf import Overrides
+from interlock.sandbox.interlock_cnf import SERVICE, Overrides
 from interlock.sandbox.ports import find_free_block, find_free_port
 from interlock.sandbox.proxy import ProxyHandle
 
@@ -194,10 +196,30 @@ def _stop_proxy(handle: ProxyHandle) -> None:
     _live_proxies.discard(handle)
 
 
+#: The single-backend relay the core tests are about: every session on the primary.
+PRIMARY_ONLY: Overrides = {SERVICE: {"router": "readconnroute", "router_options": "master"}}
+#: Read/write splitting, with read-your-writes inside a session (the corpus reads back what it
+#: just wrote, which a lagging replica may not have yet).
+READ_WRITE_SPLIT: Overrides = {SERVICE: {"router": "readwritesplit", "causal_reads": "local"}}
+
+
 @pytest.fixture(scope="session")
 def proxy(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyHandle]:
-    text = sandbox.render_config(listener_port=find_free_port())
+    """The single-backend proxy (readconnroute to the primary): the core relay."""
+    text = sandbox.render_config(listener_port=find_free_port(), overrides=PRIMARY_ONLY)
     handle = launch_proxy(tmp_path_factory.mktemp("proxy"), text)
+    try:
+        yield handle
+    finally:
+        _stop_proxy(handle)
+
+
+@pytest.fixture(scope="session")
+def rws_proxy(sandbox: Sandbox,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyHandle]:
+    """A readwritesplit proxy on the session sandbox (reads on the replicas)."""
+    text = sandbox.render_config(listener_port=find_free_port(), overrides=READ_WRITE_SPLIT)
+    handle = launch_proxy(tmp_path_factory.mktemp("rws_proxy"), text)
     try:
         yield handle
     finally:

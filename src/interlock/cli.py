@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, str] = {
     "check": "interlock.config.cli",
     "sandbox": "interlock.sandbox.cli",
     "advise": "interlock.advisor.cli",
+    "keys": "interlock.config.keys_cli",
+    "passwd": "interlock.config.keys_cli",
 }
 
 

@@ -32,11 +32,13 @@ def _client(name: str) -> Client:
 
 
 @pytest.mark.parametrize("client_name", list(CLIENTS))
-def test_corpus(client_name: str, target: Target, baseline: Baseline, admin_target: Target) -> None:
+def test_corpus(
+    client_name: str, target: Target, baseline: Baseline, counted_servers: list[Target]
+) -> None:
     client = _client(client_name)
 
     def run(t: Target) -> tuple[list[Outcome], dict[str, int]]:
-        with counter_delta(admin_target, *STMT_COUNTERS) as delta:
+        with counter_delta(counted_servers, *STMT_COUNTERS) as delta:
             outcomes = run_steps(client, t, corpus.STEPS)
         return outcomes, delta
 

@@ -68,10 +68,10 @@ def test_stored_procedure(client: str, target: Target, baseline: Baseline, proce
 
 @pytest.mark.parametrize("client", list(results.CURSOR_RUNNERS))
 def test_server_side_cursor(
-    client: str, target: Target, baseline: Baseline, admin_target: Target
+    client: str, target: Target, baseline: Baseline, counted_servers: list[Target]
 ) -> None:
     def run(t: Target) -> tuple[dict[str, object], int]:
-        with counter_delta(admin_target, "Com_stmt_fetch") as delta:
+        with counter_delta(counted_servers, "Com_stmt_fetch") as delta:
             seen = results.CURSOR_RUNNERS[client](t)
         return seen, delta["Com_stmt_fetch"]
 

@@ -12,12 +12,12 @@ pytestmark = pytest.mark.integration
 pytest_plugins = ["tests.integration.clients.fixtures"]
 
 
-def test_sysbench_oltp_read_write(target: Target, admin_target: Target) -> None:
+def test_sysbench_oltp_read_write(target: Target, counted_servers: list[Target]) -> None:
     sysbench.run(target, "cleanup")
     prepared = sysbench.run(target, "prepare")
     assert prepared.returncode == 0, prepared.output + target.log_tail()
     try:
-        with counter_delta(admin_target, "Com_stmt_prepare", "Com_stmt_execute") as delta:
+        with counter_delta(counted_servers, "Com_stmt_prepare", "Com_stmt_execute") as delta:
             report = sysbench.run(target, "run")
     finally:
         cleaned = sysbench.run(target, "cleanup")

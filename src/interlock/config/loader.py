@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from interlock.config import crossref
+from interlock.config import crossref, secrets
 from interlock.config.diagnostics import Diagnostics
 from interlock.config.ini import IniEntry, IniSection, parse_ini
 from interlock.config.model import (
@@ -38,7 +38,13 @@ from interlock.config.tables import (
     global_schema,
     object_schema,
 )
-from interlock.config.values import ConfigValueError, PathType, did_you_mean, nearest
+from interlock.config.values import (
+    PASSWORD,
+    ConfigValueError,
+    PathType,
+    did_you_mean,
+    nearest,
+)
 from interlock.log import get_logger
 
 log = get_logger(__name__)
@@ -54,6 +60,7 @@ class Checked:
     values: dict[str, Any] = field(default_factory=dict)  # field path -> parsed value
     raw: list[tuple[str, str]] = field(default_factory=list)  # ignored params, as written
     lines: dict[str, int] = field(default_factory=dict)  # param name -> line
+    passwords: list[tuple[str, str, int]] = field(default_factory=list)  # (key, field, line)
 
 
 @dataclass(slots=True)
@@ -87,8 +94,10 @@ def parse_text(text: str, path: str, diag: Diagnostics | None = None) -> Config:
     diag = diag or Diagnostics(path)
     base = os.path.dirname(os.path.abspath(path))
     ignored: dict[str, _Ignored] = {}
-    checked = [_check(s, base, diag, ignored) for s in _sections(text, diag)]
+    sections = list(_sections(text, diag))
+    checked = [_check(s, base, diag, ignored) for s in sections]
     crossref.check(checked, diag)
+    _decrypt_passwords(sections, checked, base, diag)
     _warn_ignored(ignored, diag)
     diag.raise_if_errors()
     return _build(path, checked, diag.warnings)
@@ -269,6 +278,8 @@ def _take(
         ignored.setdefault(entry.key, _Ignored(entry.key, param)).uses.append((section, entry.line))
     elif param.field is not None:
         result.values[param.field] = value
+        if param.vtype == PASSWORD:
+            result.passwords.append((entry.key, param.field, entry.line))
 
 
 def _bad_value(entry: IniEntry, exc: ConfigValueError) -> str:
@@ -308,6 +319,61 @@ def _warn_ignored(ignored: dict[str, _Ignored], diag: Diagnostics) -> None:
             line,
             section,
         )
+
+
+# -- encrypted passwords --------------------------------------------------------------------
+
+
+def _decrypt_passwords(
+    sections: list[IniSection], checked: list[Checked], base: str, diag: Diagnostics
+) -> None:
+    """Replace password values that look encrypted by their plain text (MaxScale's rule)."""
+    candidates = [
+        (item, key, fld, line)
+        for item in checked
+        for key, fld, line in item.passwords
+        if _maybe_encrypted(item.values.get(fld))
+    ]
+    if not candidates:
+        return  # the common case: no key file is even looked for
+    dirs = secrets.key_dirs(*secrets.key_dir_settings(sections, base))
+    path = secrets.find_key_file(dirs)
+    if path is None:
+        for item, key, _, line in candidates:
+            diag.warning(
+                f"the value of '{key}' looks like an encrypted password but there is no key "
+                f"file ({' or '.join(os.path.join(d, secrets.SECRETS_FILE) for d in dirs)}); "
+                "it is used as plain text",
+                line,
+                item.name,
+            )
+        return
+    try:
+        key_file = secrets.load_key_file(path)
+    except secrets.SecretsError as exc:
+        diag.error(f"cannot decrypt the encrypted passwords: {exc}")
+        return
+    for item, key, fld, line in candidates:
+        value = item.values[fld]
+        if not key_file.looks_encrypted(value):
+            continue
+        try:
+            item.values[fld] = key_file.decrypt(value)
+        except secrets.SecretsError as exc:
+            diag.error(
+                f"the value of '{key}' looks encrypted but does not decrypt: {exc}",
+                line,
+                item.name,
+            )
+
+
+def _maybe_encrypted(value: object) -> bool:
+    """The loosest shape of an encrypted value (either key format), checked before any I/O."""
+    return (
+        isinstance(value, str)
+        and len(value) >= 2 * secrets.BLOCK
+        and all(c in "0123456789abcdefABCDEF" for c in value)
+    )
 
 
 # -- building the model ---------------------------------------------------------------------

@@ -33,6 +33,16 @@ class GlobalConfig:
     users_refresh_interval: float = 0.0  # periodic account reload, 0 = off
     admin_host: str = "127.0.0.1"  # REST API address (parsed now; the API lands with issue 7)
     admin_port: int = 8989  # REST API port (parsed now; the API lands with issue 7)
+    # logging (interlock.log.LogSettings); MaxScale's defaults
+    log_throttling: tuple[int, float, float] = (10, 1.0, 10.0)  # count, window s, suppress s
+    log_format: str = "maxscale"  # or "json" (Interlock extension)
+    log_info: bool = False
+    log_debug: bool = False
+    log_notice: bool = True
+    log_warning: bool = True
+    maxlog: bool = True
+    syslog: bool = False
+    ms_timestamp: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +54,48 @@ class ServerConfig:
     port: int = 3306
     protocol: str = "MariaDBBackend"
     tls: TlsConfig = field(default_factory=TlsConfig)
+    priority: int = 0  # failover/switchover tie-break: lower positive first, 0 after them
+    weight: float = 1.0  # Interlock: relative share of reads; 0 = never chosen for reads
+
+
+@dataclass(frozen=True, slots=True)
+class RouterParams:
+    """The router parameters Interlock acts on (``readwritesplit`` / ``readconnroute``), as
+    parsed; ``interlock.server.service`` maps them onto ``routing.RouterSettings``."""
+
+    causal_reads: str = "none"
+    causal_reads_timeout: float = 10.0
+    lazy_connect: bool = False
+    master_accept_reads: bool = False  # readwritesplit's (MaxScale default false)
+    max_replication_lag: float = 0.0  # 0: no limit
+    max_slave_connections: str = "255"  # a count or a percentage of the replicas
+    slave_selection_criteria: str = "least_current_operations"
+    strict_multi_stmt: bool = False
+    strict_sp_calls: bool = False
+    use_sql_variables_in: str = "all"
+    max_sescmd_history: int = 50
+    prune_sescmd_history: bool = True
+    disable_sescmd_history: bool = False
+    # sessions that survive (readwritesplit): reconnection, replay, keepalive
+    master_reconnection: bool = True
+    master_failure_mode: str = "fail_on_write"
+    delayed_retry: bool = False
+    delayed_retry_timeout: float = 10.0
+    retry_failed_reads: bool = True
+    transaction_replay: bool = False
+    transaction_replay_attempts: int = 5
+    transaction_replay_max_size: int = 1024 * 1024
+    transaction_replay_timeout: float = 30.0
+    router_options: tuple[str, ...] = ("running",)  # readconnroute
+    connroute_master_accept_reads: bool = True  # readconnroute's master_accept_reads
 
 
 @dataclass(frozen=True, slots=True)
 class ServiceConfig:
     """A ``type=service`` section.
 
-    Until the router and monitor issues land, every statement goes to the *primary*: the first
-    server of ``servers`` (in the order written).
+    Roles come from the monitor when one watches the servers, else statically: the first
+    server of ``servers`` (in the order written) is the primary, the others are replicas.
     """
 
     name: str
@@ -62,6 +106,7 @@ class ServiceConfig:
     connect_timeout: float = 3.0  # backend connect + handshake timeout (seconds)
     enable_root_user: bool = False
     version_string: str | None = None  # handshake version shown to clients; default: primary's
+    routing: RouterParams = field(default_factory=RouterParams)
     params: tuple[tuple[str, str], ...] = ()  # accepted-but-ignored router/core keys, raw
 
 
@@ -78,8 +123,32 @@ class ListenerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MonitorParams:
+    """The ``mariadbmon`` parameters Interlock acts on, as parsed;
+    ``interlock.monitor.rules.settings_for`` maps them onto ``MonitorSettings``."""
+
+    auto_failover: str = "false"  # true/false/safe (or on/off/yes/no/1/0)
+    auto_rejoin: bool = False
+    failcount: int = 5
+    failover_timeout: float = 90.0
+    switchover_timeout: float = 90.0
+    verify_master_failure: bool = True
+    master_failure_timeout: float = 10.0
+    servers_no_promotion: tuple[str, ...] | None = None
+    promotion_sql_file: str | None = None
+    demotion_sql_file: str | None = None
+    enforce_read_only_slaves: bool = False
+    enforce_writable_master: bool = False
+    replication_user: str | None = None  # None: the monitor's user
+    replication_password: str | None = None
+    replication_master_ssl: bool = False
+    failover_block: float = 3600.0  # Interlock: no second automatic failover within this
+    switchover_max_lag: float = 10.0  # Interlock: a switchover candidate's max lag
+
+
+@dataclass(frozen=True, slots=True)
 class MonitorConfig:
-    """A ``type=monitor`` section (parsed now; acted on by the monitor issue)."""
+    """A ``type=monitor`` section."""
 
     name: str
     module: str
@@ -87,6 +156,9 @@ class MonitorConfig:
     user: str
     password: str
     monitor_interval: float = 2.0
+    connect_timeout: float = 3.0  # backend_connect_timeout
+    read_timeout: float = 3.0  # backend_read_timeout
+    mariadbmon: MonitorParams = field(default_factory=MonitorParams)
     params: tuple[tuple[str, str], ...] = ()  # other keys, raw, for the monitor to interpret
 
 

@@ -2,14 +2,13 @@
 
 ``ROUTERS``/``MONITOR_MODULES`` map Interlock's module names (lowercase; MaxScale looks modules
 up in any case) to their extra parameters.  ``OTHER_*`` names MaxScale modules Interlock does
-not have, so the error can say so instead of "unknown".  Today both routers send every
-statement to the service's first server, so their own parameters are accepted and ignored;
-the mariadbmon parameters wait for the monitor issue.
+not have, so the error can say so instead of "unknown".  Router parameters Interlock acts on
+fill ``ServiceConfig.routing``; the others are accepted with a warning.
 """
 
 from __future__ import annotations
 
-from interlock.config.params import Param, ignored
+from interlock.config.params import Param, ignored, supported
 from interlock.config.values import (
     BOOL,
     COUNT,
@@ -23,75 +22,85 @@ from interlock.config.values import (
     EnumListType,
     EnumType,
     IntType,
+    ValueType,
 )
 
 _BOOLISH = {w: w for w in ("true", "false", "on", "off", "yes", "no", "1", "0")}
 
+_CAUSAL = EnumType(
+    ("none", "local", "global", "fast", "fast_global", "universal", "fast_universal"), _BOOLISH
+)
+_CRITERIA = EnumType(
+    (
+        "least_current_operations",
+        "adaptive_routing",
+        "least_behind_master",
+        "least_router_connections",
+        "least_global_connections",
+    )
+)
+
+
+def _rw(name: str, vtype: ValueType, default: str, *, aliases: tuple[str, ...] = (),
+        note: str = "", field: str = "") -> Param:
+    return supported(name, vtype, default, field=f"routing.{field or name}", aliases=aliases,
+                     note=note)
+
+
 READWRITESPLIT: tuple[Param, ...] = (
-    ignored(
-        "causal_reads",
-        EnumType(
-            ("none", "local", "global", "fast", "fast_global", "universal", "fast_universal"),
-            _BOOLISH,
-        ),
-        "none",
-    ),
-    ignored("causal_reads_timeout", DURATION, "10s"),
-    ignored("delayed_retry", BOOL, "false"),
-    ignored("delayed_retry_timeout", DURATION, "10s"),
-    ignored("lazy_connect", BOOL, "false"),
-    ignored("master_accept_reads", BOOL, "false"),
-    ignored(
+    _rw("causal_reads", _CAUSAL, "none",
+        note="none, local, global, fast (the fast_*/universal modes act as fast/global)"),
+    _rw("causal_reads_timeout", DURATION, "10s"),
+    _rw("delayed_retry", BOOL, "false",
+        note="writes wait for a primary (up to delayed_retry_timeout) instead of failing"),
+    _rw("delayed_retry_timeout", DURATION, "10s"),
+    _rw("lazy_connect", BOOL, "false"),
+    _rw("master_accept_reads", BOOL, "false",
+        note="reads fall back to the primary when no replica is usable whatever its value"),
+    _rw(
         "master_failure_mode",
         EnumType(("fail_instantly", "fail_on_write", "error_on_write")),
         "fail_on_write",
+        note="without a primary: close the session at once / on a write / error, keep reads",
     ),
-    ignored("master_reconnection", BOOL, "true"),
-    ignored("max_replication_lag", DURATION, "0s", aliases=("max_slave_replication_lag",)),
-    ignored("max_slave_connections", CountOrPercentType(), "255"),
+    _rw("master_reconnection", BOOL, "true",
+        note="reopen a lost or moved primary connection, session state restored"),
+    _rw("max_replication_lag", DURATION, "0s", aliases=("max_slave_replication_lag",),
+        note="needs the monitor's lag; 0: no limit"),
+    _rw("max_slave_connections", CountOrPercentType(), "255",
+        note="replica connections opened per session"),
     ignored("optimistic_trx", BOOL, "false", note="removed in MaxScale 24.08"),
-    ignored("retry_failed_reads", BOOL, "true"),
+    _rw("retry_failed_reads", BOOL, "true",
+        note="a read lost before any of its answer was relayed runs again"),
     ignored("reuse_prepared_statements", BOOL, "false", note="removed in MaxScale 24.08"),
     ignored("slave_connections", COUNT, "255"),
-    ignored(
-        "slave_selection_criteria",
-        EnumType(
-            (
-                "least_current_operations",
-                "adaptive_routing",
-                "least_behind_master",
-                "least_router_connections",
-                "least_global_connections",
-            )
-        ),
-        "least_current_operations",
-    ),
-    ignored("strict_multi_stmt", BOOL, "false"),
-    ignored("strict_sp_calls", BOOL, "false"),
+    _rw("slave_selection_criteria", _CRITERIA, "least_current_operations"),
+    _rw("strict_multi_stmt", BOOL, "false"),
+    _rw("strict_sp_calls", BOOL, "false"),
     ignored("strict_tmp_tables", BOOL, "true"),
-    ignored("transaction_replay", BOOL, "false"),
-    ignored("transaction_replay_attempts", COUNT, "5"),
+    _rw("transaction_replay", BOOL, "false",
+        note="replay the open transaction on a new primary connection, results checksummed"),
+    _rw("transaction_replay_attempts", COUNT, "5"),
     ignored(
         "transaction_replay_checksum",
         EnumType(("full", "result_only", "no_insert_id")),
         "full",
     ),
-    ignored("transaction_replay_max_size", SIZE, "1Mi"),
+    _rw("transaction_replay_max_size", SIZE, "1Mi"),
     ignored("transaction_replay_retry_on_deadlock", BOOL, "false"),
     ignored("transaction_replay_retry_on_mismatch", BOOL, "false"),
     ignored("transaction_replay_safe_commit", BOOL, "true"),
-    ignored("transaction_replay_timeout", DURATION, "30s"),
-    ignored("use_sql_variables_in", EnumType(("all", "master")), "all"),
+    _rw("transaction_replay_timeout", DURATION, "30s"),
+    _rw("use_sql_variables_in", EnumType(("all", "master")), "all"),
 )
 
 READCONNROUTE: tuple[Param, ...] = (
-    ignored("master_accept_reads", BOOL, "true"),
-    ignored("max_replication_lag", DURATION, "0s", aliases=("max_slave_replication_lag",)),
-    ignored(
-        "router_options",
-        EnumListType(("master", "slave", "synced", "running")),
-        "running",
-    ),
+    _rw("master_accept_reads", BOOL, "true", field="connroute_master_accept_reads",
+        note="router_options=slave: the primary takes the session when no replica is usable"),
+    _rw("max_replication_lag", DURATION, "0s", aliases=("max_slave_replication_lag",),
+        note="needs the monitor's lag; 0: no limit"),
+    _rw("router_options", EnumListType(("master", "slave", "synced", "running")), "running",
+        note="master, slave or running (synced: as running)"),
 )
 
 ROUTERS: dict[str, tuple[Param, ...]] = {
@@ -132,10 +141,17 @@ _SLAVE_CONDITIONS = (
     "disk_space_ok",
 )
 
+def _mon(name: str, vtype: ValueType, default: str = "", *, note: str = "",
+         field: str = "") -> Param:
+    return supported(name, vtype, default, field=f"mariadbmon.{field or name}", note=note)
+
+
 MARIADBMON: tuple[Param, ...] = (
     ignored("assume_unique_hostnames", BOOL, "true"),
-    ignored("auto_failover", EnumType(("true", "false", "safe"), _BOOLISH), "false"),
-    ignored("auto_rejoin", BOOL, "false"),
+    _mon("auto_failover", EnumType(("true", "false", "safe"), _BOOLISH), "false",
+         note="safe acts as true: a failover that could lose semi-sync commits is refused "
+         "anyway"),
+    _mon("auto_rejoin", BOOL, "false", note="only servers whose GTIDs the primary has"),
     ignored("backup_storage_address", TEXT),
     ignored("backup_storage_path", PATH),
     ignored(
@@ -143,16 +159,18 @@ MARIADBMON: tuple[Param, ...] = (
         EnumType(("none", "majority_of_all", "majority_of_running")),
         "none",
     ),
-    ignored("demotion_sql_file", PATH),
+    _mon("demotion_sql_file", PATH, note="run on an old primary that rejoins or is demoted"),
     ignored("detect_stale_master", BOOL, "true", note="removed in MaxScale 24.02"),
     ignored("detect_stale_slave", BOOL, "true", note="removed in MaxScale 24.02"),
     ignored("detect_standalone_master", BOOL, "true", note="removed in MaxScale 24.02"),
     ignored("enforce_read_only_servers", BOOL, "false"),
-    ignored("enforce_read_only_slaves", BOOL, "false"),
+    _mon("enforce_read_only_slaves", BOOL, "false"),
     ignored("enforce_simple_topology", BOOL, "false"),
-    ignored("enforce_writable_master", BOOL, "false"),
-    ignored("failcount", IntType(1), "5"),
-    ignored("failover_timeout", DURATION, "90s"),
+    _mon("enforce_writable_master", BOOL, "false"),
+    _mon("failcount", IntType(1), "5"),
+    _mon("failover_block", DURATION, note="Interlock extension: no second automatic failover "
+         "within this time unless acknowledged (anti-flapping)", field="failover_block"),
+    _mon("failover_timeout", DURATION, "90s"),
     ignored("handle_events", BOOL, "true"),
     ignored("maintenance_on_low_disk_space", BOOL, "true"),
     ignored("mariabackup_parallel", IntType(1), "1"),
@@ -162,15 +180,16 @@ MARIADBMON: tuple[Param, ...] = (
         EnumListType(_MASTER_CONDITIONS),
         "primary_monitor_master, disk_space_ok",
     ),
-    ignored("master_failure_timeout", DURATION, "10s"),
-    ignored("promotion_sql_file", PATH),
+    _mon("master_failure_timeout", DURATION, "10s",
+         note="how long replicas' silence counts as losing the primary"),
+    _mon("promotion_sql_file", PATH),
     ignored("rebuild_port", IntType(1, 65535), "4444"),
     ignored("replication_custom_options", TEXT),
-    ignored("replication_master_ssl", BOOL, "false"),
-    ignored("replication_password", PASSWORD),
-    ignored("replication_user", TEXT),
+    _mon("replication_master_ssl", BOOL, "false"),
+    _mon("replication_password", PASSWORD),
+    _mon("replication_user", TEXT, note="default: the monitor's user"),
     ignored("script_max_replication_lag", IntType(-1), "-1"),
-    ignored("servers_no_promotion", NAMES),
+    _mon("servers_no_promotion", NAMES),
     ignored("slave_conditions", EnumListType(_SLAVE_CONDITIONS), "none"),
     ignored("ssh_check_host_key", BOOL, "true"),
     ignored("ssh_keyfile", PATH),
@@ -178,8 +197,10 @@ MARIADBMON: tuple[Param, ...] = (
     ignored("ssh_timeout", DURATION, "10s"),
     ignored("ssh_user", TEXT),
     ignored("switchover_on_low_disk_space", BOOL, "false"),
-    ignored("switchover_timeout", DURATION, "90s"),
-    ignored("verify_master_failure", BOOL, "true"),
+    _mon("switchover_max_lag", DURATION, note="Interlock extension: a switchover candidate "
+         "may be at most this far behind"),
+    _mon("switchover_timeout", DURATION, "90s"),
+    _mon("verify_master_failure", BOOL, "true"),
     ignored("write_test_fail_action", EnumType(("log", "failover")), "log"),
     ignored("write_test_interval", DURATION, "0s"),
     ignored("write_test_table", TEXT, "mxs.maxscale_write_test"),

@@ -8,6 +8,8 @@ that ``field``, and regenerate the docs table (``python -m interlock.config.refe
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -33,10 +35,12 @@ from interlock.config.values import (
     SIGNED_DURATION,
     SIZE,
     TEXT,
+    ConfigValueError,
     EnumType,
     IntType,
     ModuleType,
     ThreadsType,
+    ThrottlingType,
 )
 
 TLS_VERSION = EnumType(("MAX", "TLSv10", "TLSv11", "TLSv12", "TLSv13"))
@@ -91,22 +95,39 @@ GLOBAL: tuple[Param, ...] = (
     ignored("auth_write_timeout", DURATION, "10s"),
     ignored("cachedir", PATH, "/var/cache/maxscale"),
     ignored("config_sync_cluster", TEXT),
-    ignored("datadir", PATH, "/var/lib/maxscale"),
+    supported(
+        "datadir",
+        PATH,
+        "/var/lib/maxscale",
+        field=None,
+        note="only where the key file `.secrets` is read; unset: /var/lib/interlock, then "
+        "/var/lib/maxscale",
+    ),
     ignored("dump_last_statements", EnumType(("never", "on_close", "on_error")), "never"),
     ignored("host_cache_size", COUNT, "128"),
     ignored("load_persisted_configs", BOOL, "true"),
     ignored("local_address", HOST),
     ignored("log_augmentation", COUNT, "0"),
-    ignored("log_debug", BOOL, "false"),
-    ignored("log_info", BOOL, "false"),
-    ignored("log_notice", BOOL, "true"),
-    ignored("log_throttling", TEXT, "10, 1000ms, 10000ms"),
+    supported("log_debug", BOOL, "false"),
+    supported(
+        "log_format",
+        EnumType(("maxscale", "json")),
+        note="Interlock extension: json = one JSON object per line",
+    ),
+    supported("log_info", BOOL, "false"),
+    supported("log_notice", BOOL, "true"),
+    supported(
+        "log_throttling",
+        ThrottlingType(),
+        "10, 1000ms, 10000ms",
+        note="errors and warnings; the same log statement N times in the window is suppressed",
+    ),
     ignored("log_warn_super_user", BOOL, "false"),
-    ignored("log_warning", BOOL, "true"),
+    supported("log_warning", BOOL, "true"),
     ignored("max_auth_errors_until_block", COUNT, "10"),
-    ignored("maxlog", BOOL, "true"),
+    supported("maxlog", BOOL, "true", note="write the log file (log_file/logdir)"),
     ignored("module_configdir", PATH, "/etc/maxscale.modules.d"),
-    ignored("ms_timestamp", BOOL, "false"),
+    supported("ms_timestamp", BOOL, "false"),
     ignored("passive", BOOL, "false"),
     ignored("persist_runtime_changes", BOOL, "true"),
     ignored("persistdir", PATH, "/var/lib/maxscale/maxscale.cnf.d"),
@@ -116,17 +137,47 @@ GLOBAL: tuple[Param, ...] = (
     ignored("rebalance_threshold", IntType(0, 100), "20"),
     ignored("rebalance_window", COUNT, "10"),
     ignored("retain_last_statements", COUNT, "0"),
-    ignored("secretsdir", PATH, "datadir"),
+    supported(
+        "secretsdir", PATH, "datadir", field=None, note="directory of the key file `.secrets`"
+    ),
     ignored("session_trace", COUNT, "0"),
     ignored("skip_name_resolve", BOOL, "false"),
     ignored("sql_mode", EnumType(("default", "oracle")), "default"),
     ignored("substitute_variables", BOOL, "false"),
-    ignored("syslog", BOOL, "false"),
+    supported("syslog", BOOL, "false", note="to /dev/log, as 'interlock:'"),
     ignored("writeq_high_water", SIZE, "64Ki"),
     ignored("writeq_low_water", SIZE, "1Ki"),
 )
 
 _TLS_CLIENT_NOTE = "TLS to this backend"
+
+
+@dataclass(frozen=True, slots=True)
+class WeightType:
+    """A finite number >= 0 (``1``, ``0.5``, ``2.5``): a server's share of the reads."""
+
+    @property
+    def form(self) -> str:
+        return "number >= 0"
+
+    @property
+    def expected(self) -> str:
+        return "a number >= 0 (e.g. 1, 0.5, 3)"
+
+    def parse(self, raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ConfigValueError(f"'{raw}' is not a number", self.expected) from None
+        if not math.isfinite(value) or value < 0:
+            raise ConfigValueError(f"'{raw}' is negative or not finite", self.expected)
+        return value
+
+    def render(self, value: Any) -> str:
+        return f"{float(value):g}"
+
+
+WEIGHT = WeightType()
 
 SERVER: tuple[Param, ...] = (
     type_param("server"),
@@ -156,12 +207,20 @@ SERVER: tuple[Param, ...] = (
     ignored("monitoruser", TEXT),
     ignored("persistmaxtime", DURATION, "0s"),
     ignored("persistpoolmax", COUNT, "0"),
-    ignored("priority", INT, "0"),
+    supported("priority", INT, "0",
+              note="failover/switchover tie-break: a lower positive value first, 0 last"),
     ignored("private_address", HOST),
     ignored("proxy_protocol", BOOL, "false"),
     ignored("rank", RANK, "primary"),
     ignored("replication_custom_options", TEXT),
     rejected("socket", PATH, note="unix-socket backends are not supported; use address and port"),
+    supported(
+        "weight",
+        WEIGHT,
+        note="Interlock extension (MaxScale removed `weightby` in 6.0): this server's relative "
+        "share of the reads a readwritesplit service spreads; 0 = never chosen for reads "
+        "(hints and pinned statements still reach it)",
+    ),
 )
 
 LISTENER: tuple[Param, ...] = (
@@ -225,7 +284,7 @@ SERVICE: tuple[Param, ...] = (
         "router",
         ModuleType("router", tuple(ROUTERS), OTHER_ROUTERS),
         required=True,
-        note="both send every statement to the first server for now",
+        note="readwritesplit (statement routing) or readconnroute (per connection)",
     ),
     supported(
         "servers",
@@ -233,10 +292,11 @@ SERVICE: tuple[Param, ...] = (
         field="servers",
         required=True,
         aliases=("targets",),
-        note="servers only; the first is the primary for now",
+        note="servers only; without a monitor the first is the primary, the others replicas",
     ),
     supported("user", TEXT, required=True, note="service user: reads the accounts"),
-    supported("password", PASSWORD, required=True, note="plain text (encrypted values come later)"),
+    supported("password", PASSWORD, required=True,
+              note="plain text, or encrypted with `interlock passwd`"),
     supported(
         "backend_connect_timeout",
         DURATION,
@@ -247,7 +307,8 @@ SERVICE: tuple[Param, ...] = (
     supported("version_string", TEXT, note="default: the primary's own version string"),
     ignored("auth_all_servers", BOOL, "false"),
     ignored("connection_keepalive", DURATION, "300s"),
-    ignored("disable_sescmd_history", BOOL, "false"),
+    supported("disable_sescmd_history", BOOL, "false", field="routing.disable_sescmd_history",
+              note="readwritesplit: no session-command history"),
     ignored("force_connection_keepalive", BOOL, "false"),
     ignored("idle_session_pool_time", SIGNED_DURATION, "-1s"),
     ignored("localhost_match_wildcard_host", BOOL, "true"),
@@ -257,10 +318,12 @@ SERVICE: tuple[Param, ...] = (
     ignored("log_notice", BOOL, "false"),
     ignored("log_warning", BOOL, "false"),
     ignored("max_connections", COUNT, "0"),
-    ignored("max_sescmd_history", COUNT, "50"),
+    supported("max_sescmd_history", COUNT, "50", field="routing.max_sescmd_history",
+              note="readwritesplit: session commands kept for replay on new connections"),
     ignored("multiplex_timeout", DURATION, "60s"),
     ignored("net_write_timeout", DURATION, "0s"),
-    ignored("prune_sescmd_history", BOOL, "true"),
+    supported("prune_sescmd_history", BOOL, "true", field="routing.prune_sescmd_history",
+              note="readwritesplit: drop the oldest entry when the history is full"),
     ignored("rank", RANK, "primary"),
     ignored("retain_last_statements", IntType(-1), "-1"),
     ignored("session_track_trx_state", BOOL, "false"),
@@ -282,15 +345,17 @@ MONITOR: tuple[Param, ...] = (
         "module",
         ModuleType("monitor module", tuple(MONITOR_MODULES), OTHER_MONITORS),
         required=True,
-        note="parsed now; the monitor acts with issue 5",
+        note="mariadbmon: replication monitor with failover, switchover, rejoin",
     ),
     supported("servers", NAMES, required=True),
     supported("user", TEXT, required=True),
     supported("password", PASSWORD, required=True),
     supported("monitor_interval", DURATION, "2s"),
     ignored("backend_connect_attempts", IntType(1), "1"),
-    ignored("backend_connect_timeout", DURATION, "3s"),
-    ignored("backend_read_timeout", DURATION, "3s"),
+    supported("backend_connect_timeout", DURATION, "3s", field="connect_timeout",
+              note="connecting to a server for a probe"),
+    supported("backend_read_timeout", DURATION, "3s", field="read_timeout",
+              note="each probe query"),
     ignored("backend_write_timeout", DURATION, "3s"),
     ignored("disk_space_check_interval", DURATION, "0s"),
     ignored("disk_space_threshold", TEXT),

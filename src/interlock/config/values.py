@@ -469,6 +469,41 @@ class ModuleType:
         return str(value)
 
 
+@dataclass(frozen=True, slots=True)
+class ThrottlingType:
+    """``log_throttling``: ``count, window, suppress`` (``10, 1000ms, 10000ms``); parsed to
+    ``(count, window seconds, suppress seconds)``.  A bare ``0`` is accepted for the durations
+    so that ``0, 0, 0`` (throttling off) can be written; any 0 turns throttling off."""
+
+    @property
+    def form(self) -> str:
+        return "count, duration, duration"
+
+    @property
+    def expected(self) -> str:
+        return (
+            "a count, a window and a suppression time, e.g. 10, 1000ms, 10000ms "
+            "(durations with a unit: ms, s, m or h; 0, 0, 0 turns throttling off)"
+        )
+
+    def parse(self, raw: str) -> tuple[int, float, float]:
+        parts = [p.strip() for p in raw.split(",")]
+        if len(parts) != 3:
+            raise ConfigValueError(
+                f"'{raw}' does not have three comma-separated parts", self.expected
+            )
+        try:
+            count = parse_int(parts[0], 0)
+            window, suppress = (0.0 if p == "0" else parse_duration(p) for p in parts[1:])
+        except ConfigValueError as exc:
+            raise ConfigValueError(exc.problem, self.expected) from None
+        return count, window, suppress
+
+    def render(self, value: Any) -> str:
+        count, window, suppress = value
+        return f"{count}, {render_duration(window)}, {render_duration(suppress)}"
+
+
 # -- shared instances used by the parameter tables ------------------------------------------
 
 BOOL = BoolType()

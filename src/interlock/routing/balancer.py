@@ -111,7 +111,7 @@ def candidates(topology: Topology, *, max_lag: float = 0.0,
     out = [s for s in topology.replicas if within_lag(s, max_lag)
            and (wanted is None or s.name in synced or caught_up(s.gtid_position, wanted))]
     primary = topology.primary
-    if include_primary and primary is not None and not primary.draining:
+    if include_primary and primary is not None and not primary.draining and primary.weight > 0:
         out.append(primary)
     return out
 

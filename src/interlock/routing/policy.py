@@ -172,10 +172,10 @@ def _read(c: Classification, features: int, state: SessionState, topology: Topol
                 settings.use_sql_variables_in is UseSqlVariablesIn.MASTER
                 or state.ext.user_vars_on_primary):
             return _primary(topology, Reason.USER_VARIABLES)
+        if features & _INTO:  # SELECT ... INTO @v: on the primary (the value is its own)
+            return _primary(topology, Reason.SELECT_INTO)
         if features & _ASSIGNS:
             return _ALL_ASSIGN
-        if features & _INTO:
-            return _primary(topology, Reason.SELECT_INTO)
     return route_read(state, topology, settings, max_lag=max_lag, rng=rng)
 
 

@@ -326,6 +326,10 @@ def _after_statement(state: SessionState, c: Classification, decision: RouteDeci
     if facts.ok and (kind & _EFFECT_KINDS or features & (FeatureBits.MULTI_STATEMENT
                                                          | FeatureBits.ASSIGNS_USER_VARS)):
         locks, ext = _effects(c, decision, locks, ext)
+    if kind & KindBits.CALL and features & FeatureBits.USES_USER_VARS \
+            and not ext.user_vars_on_primary:
+        # CALL p(..., @out): an OUT parameter sets the variable on the primary only
+        ext = replace(ext, user_vars_on_primary=True)
     return _finish(state, decision, facts, locks, ext)
 
 

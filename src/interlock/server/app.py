@@ -1,9 +1,12 @@
 """The proxy process: services and listeners built from a :class:`Config`, start and stop.
 
-Startup: for every service, connect to its primary with the service user, log the server's
-version string and load the user accounts (an unreachable primary is logged and retried when a
-client logs in); then open every listener.  SIGINT/SIGTERM stop the proxy gracefully: listeners
-close, sessions are closed, the process exits 0.
+Startup: every ``type=monitor`` section gets a :class:`MonitorRuntime` publishing into its own
+:class:`TopologySource`; a service whose servers one monitor covers reads that source (else
+static roles from the config).  The monitors run their first tick (so roles are real before a
+client connects), then for every service the proxy connects to its primary with the service
+user, logs the server's version string and loads the user accounts (an unreachable primary is
+logged and retried when a client logs in); then every listener opens.  SIGINT/SIGTERM stop the
+proxy gracefully: listeners close, sessions are closed, monitors stop, the process exits 0.
 """
 
 from __future__ import annotations
@@ -14,14 +17,17 @@ import signal
 import sys
 
 from interlock import __version__
-from interlock.config.model import Config, ServerConfig
+from interlock.config.model import Config, MonitorConfig, ServerConfig, ServiceConfig
 from interlock.errors import InterlockError
-from interlock.log import get_logger
+from interlock.log import get_logger, reopen
+from interlock.monitor.executor import WriteGate
+from interlock.monitor.loop import MonitorRuntime
 from interlock.server import backend, tls
 from interlock.server.client import ClientConnection, ListenerContext
 from interlock.server.listener import open_listener
 from interlock.server.registry import SessionRegistry
 from interlock.server.service import ServiceRuntime
+from interlock.server.topology_source import TopologySource, static_topology
 
 log = get_logger(__name__)
 
@@ -44,16 +50,43 @@ class Proxy:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.registry: SessionRegistry[ClientConnection] = SessionRegistry()
+        self.monitors = {
+            name: MonitorRuntime(mon, config.servers, _source_for(mon))
+            for name, mon in config.monitors.items()
+        }
         self.services = {
-            name: ServiceRuntime(svc, config.servers, config.global_)
+            name: ServiceRuntime(svc, config.servers, config.global_,
+                                 topology=self._monitor_source(svc))
             for name, svc in config.services.items()
         }
+        for name, service in self.services.items():
+            service.write_gate = self.write_gate(name)
         self.listeners: list[asyncio.AbstractServer] = []
         self._stopped = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
+    def monitor_of(self, service: str) -> MonitorRuntime | None:
+        """The monitor whose topology ``service`` routes by (None: static roles)."""
+        svc = self.config.services.get(service)
+        if svc is None:
+            return None
+        return next((m for m in self.monitors.values() if _covers(m.config, svc)), None)
+
+    def write_gate(self, service: str) -> WriteGate | None:
+        """The switchover write hold of ``service``'s monitor: a session awaits
+        ``gate.wait()`` while ``gate.held`` before sending a write (see docs/failover.md)."""
+        monitor = self.monitor_of(service)
+        return monitor.gate if monitor is not None else None
+
+    def _monitor_source(self, svc: ServiceConfig) -> TopologySource | None:
+        for monitor in self.monitors.values():
+            if _covers(monitor.config, svc):
+                return monitor.source
+        return None
+
     async def start(self) -> None:
         log.notice("Interlock %s starting (config %s)", __version__, self.config.path)
+        await asyncio.gather(*(monitor.start() for monitor in self.monitors.values()))
         await asyncio.gather(
             *(self._log_version(server) for server in self.config.servers.values()),
             *(svc.accounts.load() for svc in self.services.values()),
@@ -104,6 +137,8 @@ class Proxy:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        for monitor in self.monitors.values():
+            await monitor.stop()
         for server in self.listeners:
             server.close()
         for client in self.registry.values():
@@ -119,11 +154,21 @@ class Proxy:
         log.notice("Interlock stopped")
 
 
+def _covers(monitor: MonitorConfig, service: ServiceConfig) -> bool:
+    return bool(service.servers) and set(service.servers) <= set(monitor.servers)
+
+
+def _source_for(monitor: MonitorConfig) -> TopologySource:
+    """The monitor's topology source; until its first tick, the config's static roles."""
+    return TopologySource(monitor.name, static_topology(monitor.servers))
+
+
 async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     proxy = Proxy(config)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, proxy.request_stop)
+    loop.add_signal_handler(signal.SIGUSR1, reopen)  # log rotation: reopen the log file
     try:
         await proxy.start()
     except InterlockError as exc:

@@ -2,16 +2,35 @@
 
 Roles come from the service's :class:`TopologySource`: the monitor's when a monitor watches the
 servers, else static roles from the config (first server primary).  ``login_server()`` is where
-a new client session logs in; ``new_session()`` builds the router's session object.
+a new client session logs in; ``new_session()`` builds the router's session object:
+
+- ``readwritesplit``: the client logs in to the primary; :class:`RWSplitSession` adds replica
+  connections and routes per statement (``interlock.server.rwsplit``).
+- ``readconnroute``: one server per session, chosen at login by ``router_options``
+  (``master``, ``slave``, ``running``; fewest connections first), then the plain
+  :class:`Session` relay with no statement parsing.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from interlock import __version__
 from interlock.config.model import GlobalConfig, ServerConfig, ServiceConfig
+from interlock.config.values import DURATION
+from interlock.errors import ConfigError
+from interlock.log import get_logger
+from interlock.routing.balancer import within_lag
+from interlock.routing.causal import CausalReads, GtidPosition
+from interlock.routing.settings import (
+    MasterFailureMode,
+    RouterSettings,
+    SelectionCriteria,
+    UseSqlVariablesIn,
+)
+from interlock.routing.topology import ServerInfo
 from interlock.server import tls
 from interlock.server.account_loader import ServiceAccounts
 from interlock.server.topology_source import TopologySource, static_topology
@@ -19,12 +38,15 @@ from interlock.wire.constants import SUPPORTED_CAPABILITIES, Capability, ServerS
 from interlock.wire.handshake import HandshakeV10
 
 if TYPE_CHECKING:
+    from interlock.monitor.executor import WriteGate
     from interlock.server.backend import BackendConnection, Login
     from interlock.server.client import ClientConnection
     from interlock.server.session import Session
 
 FALLBACK_VERSION = f"5.5.5-10.11.0-Interlock-{__version__}"
 DEFAULT_CHARSET = 45  # utf8mb4_general_ci
+
+log = get_logger(__name__)
 
 
 class ServiceRuntime:
@@ -40,7 +62,8 @@ class ServiceRuntime:
         self.servers = [servers[name] for name in config.servers if name in servers]
         self._by_name = {server.name: server for server in self.servers}
         self.topology = topology or TopologySource(
-            config.name, static_topology(server.name for server in self.servers)
+            config.name, static_topology((server.name for server in self.servers),
+                                         weights={s.name: s.weight for s in self.servers})
         )
         # accounts come from the first server (the primary of the static roles); the monitor
         # issue makes this follow the current primary
@@ -48,23 +71,85 @@ class ServiceRuntime:
         self._tls: dict[str, ssl.SSLContext | None] = {}
         # capabilities() per listener TLS setting, for the handshake it was computed from
         self._advertised: dict[bool, tuple[HandshakeV10 | None, Capability]] = {}
-        self.accounts = ServiceAccounts(config, self.primary, global_.users_refresh_time,
-                                        self.tls_for)
+        self.accounts = ServiceAccounts(config, lambda: self.login_server() or self.primary,
+                                        global_.users_refresh_time, self.tls_for)
+        self.router = config.router.lower()
+        self.settings = router_settings(config)
+        self.connroute_roles = connroute_roles(config)
+        # statements routed per reason and per server (readwritesplit), for metrics and tests
+        self.route_reasons: Counter[str] = Counter()
+        self.route_servers: Counter[str] = Counter()
+        self._picks: Counter[str] = Counter()  # readconnroute choices
+        # causal_reads=global: the latest GTIDs any session of the service wrote
+        self.causal_position: GtidPosition | None = None
+        # the monitor's switchover write hold (set by the proxy when a monitor covers the
+        # service; None: static roles, nothing ever holds writes)
+        self.write_gate: WriteGate | None = None
+        # connection_keepalive / wait_timeout (service core parameters, seconds; 0: off)
+        self.keepalive = core_duration(config, "connection_keepalive", 300.0)
+        self.client_idle_limit = core_duration(config, "wait_timeout", 0.0, "connection_timeout")
+        # each server's wait_timeout as a session of this service sees it (read once)
+        self.backend_wait_timeouts: dict[str, float] = {}
+        # sessions that survive: counters for metrics and tests
+        self.reconnections = 0
+        self.replays = 0
+        self.replay_failures = 0
+
+    def learned_wait_timeout(self, server: str, seconds: float) -> None:
+        """The first session that read ``server``'s wait_timeout reports it (once): warn when
+        the configured keepalive cannot protect connections whose state cannot be restored."""
+        if server in self.backend_wait_timeouts:
+            return
+        self.backend_wait_timeouts[server] = seconds
+        keepalive = self.keepalive
+        if keepalive <= 0 or keepalive >= seconds:
+            setting = "0 (off)" if keepalive <= 0 else f"{keepalive:g}s"
+            log.warning("Service '%s': connection_keepalive=%s is not below server '%s''s"
+                        " wait_timeout=%gs: it cannot keep idle connections alive; connections"
+                        " holding a transaction, temporary tables or locks are pinged every %gs"
+                        " instead, others may expire and are reopened when next used",
+                        self.name, setting, server, seconds, protect_interval(seconds))
 
     def login_server(self) -> ServerConfig | None:
-        """The server a new client session logs in to: the current primary."""
-        primary = self.topology.current.primary
-        if primary is not None and primary.name in self._by_name:
-            return self._by_name[primary.name]
+        """The server a new client session logs in to: the current primary, or for
+        ``readconnroute`` the server ``router_options`` picks."""
+        topology = self.topology.current
+        if self.router == "readconnroute":
+            info = self._connroute_choice(topology.servers)
+        else:
+            info = topology.primary
+        if info is not None and info.name in self._by_name:
+            return self._by_name[info.name]
         return None
+
+    def _connroute_choice(self, servers: tuple[ServerInfo, ...]) -> ServerInfo | None:
+        roles, params = self.connroute_roles, self.config.routing
+        lag = params.max_replication_lag
+        usable = [s for s in servers if s.available and not s.draining and (
+            (s.is_primary and "master" in roles)
+            or (s.is_replica and "slave" in roles and within_lag(s, lag)))]
+        if not usable and roles == {"slave"} and params.connroute_master_accept_reads:
+            usable = [s for s in servers if s.is_primary]
+        if not usable:
+            return None
+        # fewest connections, then the least often picked (a burst of logins spreads out before
+        # their sessions exist), the primary last on a tie for "running"
+        picks = self._picks
+        chosen = min(usable, key=lambda s: (s.load.connections, picks[s.name], s.is_primary))
+        picks[chosen.name] += 1
+        return chosen
 
     def new_session(
         self, client: ClientConnection, conn: BackendConnection, login: Login
     ) -> Session:
         """The session object of this service's router, joined to its first backend ``conn``."""
+        if self.router == "readwritesplit":
+            from interlock.server.rwsplit import RWSplitSession
+
+            return RWSplitSession(client, conn, login, self)
         from interlock.server.session import Session
 
-        return Session(client, conn, login)
+        return Session(client, conn, login, self.topology.load(conn.server.name))
 
     def tls_for(self, server: ServerConfig) -> ssl.SSLContext | None:
         """The client-side TLS context for ``server`` (None when its TLS is off)."""
@@ -104,3 +189,66 @@ class ServiceRuntime:
 
     def status(self) -> ServerStatus:
         return ServerStatus.AUTOCOMMIT
+
+
+def router_settings(config: ServiceConfig) -> RouterSettings:
+    """The service's ``readwritesplit`` parameters as the routing functions read them."""
+    params = config.routing
+    return RouterSettings(
+        causal_reads=CausalReads.parse(params.causal_reads),
+        causal_reads_timeout=params.causal_reads_timeout,
+        lazy_connect=params.lazy_connect,
+        master_accept_reads=params.master_accept_reads,
+        max_replication_lag=params.max_replication_lag,
+        max_slave_connections=max_replicas(params.max_slave_connections, len(config.servers)),
+        slave_selection_criteria=SelectionCriteria.parse(params.slave_selection_criteria),
+        strict_multi_stmt=params.strict_multi_stmt,
+        strict_sp_calls=params.strict_sp_calls,
+        use_sql_variables_in=UseSqlVariablesIn.parse(params.use_sql_variables_in),
+        max_sescmd_history=params.max_sescmd_history,
+        prune_sescmd_history=params.prune_sescmd_history,
+        disable_sescmd_history=params.disable_sescmd_history,
+        master_reconnection=params.master_reconnection,
+        master_failure_mode=MasterFailureMode.parse(params.master_failure_mode),
+        delayed_retry=params.delayed_retry,
+        delayed_retry_timeout=params.delayed_retry_timeout,
+        retry_failed_reads=params.retry_failed_reads,
+        transaction_replay=params.transaction_replay,
+        transaction_replay_attempts=params.transaction_replay_attempts,
+        transaction_replay_max_size=params.transaction_replay_max_size,
+        transaction_replay_timeout=params.transaction_replay_timeout,
+    )
+
+
+def core_duration(config: ServiceConfig, name: str, default: float, alias: str = "") -> float:
+    """A service core parameter the config table still lists as accepted-but-ignored (its raw
+    value is kept in ``params``): ``connection_keepalive``, ``wait_timeout``."""
+    for key, raw in config.params:
+        if key in (name, alias):
+            try:
+                return DURATION.parse(raw)
+            except ConfigError:  # (the table validated it; never here)
+                return default
+    return default
+
+
+def protect_interval(wait_timeout: float) -> float:
+    """How often an idle connection holding unrestorable state is pinged: well before the
+    server's ``wait_timeout`` closes it."""
+    return max(wait_timeout / 3.0, 0.2)
+
+
+def max_replicas(value: str, servers: int) -> int:
+    """``max_slave_connections``: a count, or a percentage of the service's replicas."""
+    if value.endswith("%"):
+        replicas = max(servers - 1, 0)
+        return max(replicas * int(value[:-1]) // 100, 1 if int(value[:-1]) else 0)
+    return int(value)
+
+
+def connroute_roles(config: ServiceConfig) -> frozenset[str]:
+    """``router_options`` of ``readconnroute``: which roles a session may be sent to."""
+    options = set(config.routing.router_options) or {"running"}
+    if options & {"running", "synced"}:
+        return frozenset(("master", "slave"))
+    return frozenset(options & {"master", "slave"})

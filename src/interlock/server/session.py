@@ -14,9 +14,10 @@ client's input and pause reading until the responses in flight are complete.
 Backend -> client (:meth:`Session.backend_data`): every chunk is fed to the tracker (which walks
 headers without copying rows) and written to the client unchanged.
 
-Routing seam: :meth:`Session.route` picks the backend for a command.  Issue 2 has one backend
-per session (the service's primary); a router can later hold several connections and choose per
-statement, with each backend keeping its own tracker.
+This is the whole session of ``readconnroute`` (one server per session, no parsing).  The
+``readwritesplit`` session (:class:`interlock.server.rwsplit.RWSplitSession`) subclasses it for
+the parts that stay the same (KILL translation, COM_CHANGE_USER, teardown) and replaces the
+relay with one that routes each statement.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from interlock.errors import ClientError
 from interlock.log import get_logger
+from interlock.routing.topology import ServerLoad
 from interlock.server import change_user, errors
 from interlock.server.backend import BackendConnection, Login
 from interlock.server.flow import Reason
@@ -98,6 +100,7 @@ class Session:
         "_discard",
         "_held",
         "_held_waiter",
+        "_load",
         "_partial",
         "_quitting",
         "_remaining",
@@ -115,6 +118,7 @@ class Session:
         client: ClientConnection,
         backend: BackendConnection,
         login: Login,
+        load: ServerLoad | None = None,
     ) -> None:
         self.client = client
         self.id = client.session_id
@@ -134,6 +138,9 @@ class Session:
         self._task: asyncio.Task[None] | None = None
         self._quitting = False
         self.reply_seq = 1  # sequence id of the proxy's answer to COM_CHANGE_USER
+        self._load = load  # the server's live counters (readconnroute: connections)
+        if load is not None:
+            load.connections += 1
 
     # -- routing seam ------------------------------------------------------------------------
 
@@ -458,6 +465,8 @@ class Session:
         if self.closed:
             return
         self.closed = True
+        if self._load is not None:
+            self._load.connections -= 1
         if self._task is not None and not self._task.done():
             self._task.cancel()
         waiter = self._held_waiter

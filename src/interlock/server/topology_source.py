@@ -15,7 +15,7 @@ I/O layer increments survive topology changes.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from interlock.log import get_logger
 from interlock.routing.topology import ServerInfo, ServerLoad, ServerRole, Topology
@@ -69,12 +69,15 @@ class TopologySource:
         return Topology(servers, topology.generation, topology.global_gtid)
 
 
-def static_topology(names: Iterable[str], roles: dict[str, ServerRole] | None = None) -> Topology:
+def static_topology(names: Iterable[str], roles: dict[str, ServerRole] | None = None,
+                    weights: Mapping[str, float] | None = None) -> Topology:
     """Roles from the config when no monitor watches the servers: ``roles`` where given, else
-    the first server is the primary and the others are replicas."""
+    the first server is the primary and the others are replicas.  ``weights``: each server's
+    configured ``weight`` (1 where not given; 0 keeps reads off a server)."""
     roles = roles or {}
+    weights = weights or {}
     infos = []
     for index, name in enumerate(names):
         role = roles.get(name, ServerRole.PRIMARY if index == 0 else ServerRole.REPLICA)
-        infos.append(ServerInfo(name=name, role=role))
+        infos.append(ServerInfo(name=name, role=role, weight=weights.get(name, 1.0)))
     return Topology.of(infos)

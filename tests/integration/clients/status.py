@@ -1,4 +1,5 @@
-"""Server status counters on the primary, read with the admin account (always direct).
+"""Server status counters, read with the admin account (always direct): on the primary, or
+summed over every server (a readwritesplit target spreads the commands over all of them).
 
 Used to prove which protocol commands a client really sent (e.g. COM_STMT_FETCH). Counters
 are global, so a delta is a lower bound on what the measured code did: other sessions can only
@@ -7,7 +8,7 @@ add to it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import pymysql
@@ -28,11 +29,18 @@ def read_counters(admin: Target, names: tuple[str, ...]) -> dict[str, int]:
     return {name: found[name.lower()] for name in names}
 
 
+def _summed(admins: Sequence[Target], names: tuple[str, ...]) -> dict[str, int]:
+    counts = [read_counters(admin, names) for admin in admins]
+    return {name: sum(c[name] for c in counts) for name in names}
+
+
 @contextmanager
-def counter_delta(admin: Target, *names: str) -> Iterator[dict[str, int]]:
-    """``with counter_delta(admin, "Com_stmt_fetch") as delta: ...``; delta filled on exit."""
-    before = read_counters(admin, names)
+def counter_delta(admin: Target | Sequence[Target], *names: str) -> Iterator[dict[str, int]]:
+    """``with counter_delta(admin, "Com_stmt_fetch") as delta: ...``; delta filled on exit.
+    ``admin`` may be several servers' admin targets: the deltas are summed."""
+    admins = [admin] if isinstance(admin, Target) else list(admin)
+    before = _summed(admins, names)
     delta: dict[str, int] = {}
     yield delta
-    after = read_counters(admin, names)
+    after = _summed(admins, names)
     delta.update({name: after[name] - before[name] for name in names})

@@ -8,6 +8,7 @@ from typing import Any
 
 DIRECT = "direct"
 PROXY = "proxy"
+RWS = "rwsplit"  # through a readwritesplit proxy
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +41,10 @@ def direct_target(sandbox: Any) -> Target:
     return Target(DIRECT, primary.host, int(primary.port), sandbox.app_user, sandbox.app_password)
 
 
-def proxy_target(sandbox: Any, proxy: Any) -> Target:
+def proxy_target(sandbox: Any, proxy: Any, name: str = PROXY) -> Target:
     log_path = getattr(proxy, "log_path", None)
     return Target(
-        PROXY,
+        name,
         proxy.host,
         int(proxy.port),
         sandbox.app_user,

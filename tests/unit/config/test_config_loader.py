@@ -223,33 +223,32 @@ def test_realworld_maxscale_cnf_loads_with_warnings(tmp_path: Path) -> None:
     monitor = config.monitors["MariaDB-Monitor"]
     assert monitor.monitor_interval == 2.0
     assert monitor.password == "Mon#itor;pw"
-    assert dict(monitor.params) == {
-        "auto_failover": "true",
-        "auto_rejoin": "true",
-        "enforce_read_only_slaves": "1",
-        "replication_user": "repl",
-        "replication_password": "repl-pw",
-        "failcount": "3",
-        "backend_connect_timeout": "3s",
-        "cooperative_monitoring_locks": "majority_of_running",
-        "promotion_sql_file": str(tmp_path / "sql" / "promote.sql"),
-    }
+    assert dict(monitor.params) == {"cooperative_monitoring_locks": "majority_of_running"}
+    assert (monitor.connect_timeout, monitor.read_timeout) == (3.0, 3.0)
+    mon = monitor.mariadbmon
+    assert (mon.auto_failover, mon.auto_rejoin, mon.enforce_read_only_slaves) == (
+        "true", True, True)
+    assert (mon.replication_user, mon.replication_password, mon.failcount) == (
+        "repl", "repl-pw", 3)
+    assert mon.promotion_sql_file == str(tmp_path / "sql" / "promote.sql")
     assert dict(config.services["Read-Only-Service"].params) == {
-        "router_options": "slave",
         "connection_keepalive": "120s",
     }
+    assert config.services["Read-Only-Service"].routing.router_options == ("slave",)
+    splitter = config.services["Splitter-Service"].routing
+    assert (splitter.causal_reads, splitter.max_slave_connections,
+            splitter.slave_selection_criteria) == ("local", "100%", "adaptive_routing")
     warned = {w.split("parameter '")[1].split("'")[0] for w in config.warnings}
     assert warned == {
-        "log_info", "log_warning", "log_notice", "syslog", "maxlog", "ms_timestamp",
         "admin_secure_gui", "query_classifier_cache_size", "persistpoolmax", "persistmaxtime",
-        "rank", "auto_failover", "auto_rejoin", "enforce_read_only_slaves", "replication_user",
-        "replication_password", "failcount", "backend_connect_timeout",
-        "cooperative_monitoring_locks", "promotion_sql_file", "master_reconnection",
-        "transaction_replay", "transaction_replay_max_size", "causal_reads",
-        "max_slave_connections", "slave_selection_criteria", "connection_keepalive",
-        "wait_timeout", "max_connections", "router_options",
+        "rank", "cooperative_monitoring_locks", "master_reconnection",
+        "transaction_replay", "transaction_replay_max_size", "connection_keepalive",
+        "wait_timeout", "max_connections",
     }  # fmt: skip
     assert len(config.warnings) == len(warned)  # one warning per parameter
+    g = config.global_
+    assert (g.log_info, g.log_warning, g.log_notice, g.syslog, g.maxlog, g.ms_timestamp) == (
+        False, True, True, False, True, True)
     assert (
         f"{path}:78: [Splitter-Service] parameter 'connection_keepalive' is accepted but "
         "ignored: Interlock does not implement it yet (also in [Read-Only-Service])"

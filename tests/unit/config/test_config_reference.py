@@ -13,6 +13,8 @@ from interlock.config.model import (
     GlobalConfig,
     ListenerConfig,
     MonitorConfig,
+    MonitorParams,
+    RouterParams,
     ServerConfig,
     ServiceConfig,
     TlsConfig,
@@ -77,7 +79,15 @@ def test_every_model_field_has_a_parameter() -> None:
         for fld in dataclasses.fields(model):
             if fld.name in set_by_config:
                 continue
-            if fld.name == "tls":
+            if fld.name == "routing":  # router parameters: filled by either router's table
+                routers = object_schema("service", "readconnroute")
+                both = fields | {p.field for p in routers.params if p.field}
+                nested = {f"routing.{f.name}" for f in dataclasses.fields(RouterParams)}
+                assert nested <= both, (model.__name__, nested - both)
+            elif fld.name == "mariadbmon":  # the monitor module's parameters
+                nested = {f"mariadbmon.{f.name}" for f in dataclasses.fields(MonitorParams)}
+                assert nested <= fields, (model.__name__, nested - fields)
+            elif fld.name == "tls":
                 nested = {f"tls.{f.name}" for f in dataclasses.fields(TlsConfig)}
                 unused = {"tls.verify_peer_certificate"} if model is ListenerConfig else set()
                 expected = nested - unused

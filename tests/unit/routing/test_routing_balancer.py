@@ -104,6 +104,15 @@ def test_draining_primary_takes_no_extra_reads() -> None:
     assert [s.name for s in candidates(topo, include_primary=True)] == ["r1"]
 
 
+def test_primary_with_weight_zero_takes_no_reads() -> None:
+    # master_accept_reads with the primary weighted 0: it is not a candidate (choosing among
+    # candidates divides by the weight, so it used to raise ZeroDivisionError)
+    topo = topology(primary(weight=0.0), replica("r1"))
+    assert [s.name for s in candidates(topo, include_primary=True)] == ["r1"]
+    only_primary = topology(primary(weight=0.0))
+    assert list(candidates(only_primary, include_primary=True)) == []
+
+
 def test_gtid_filter_with_synced_servers() -> None:
     topo = topology(primary(), replica("a", gtid="0-1-5"), replica("b", gtid="0-1-9"),
                     replica("c"))
