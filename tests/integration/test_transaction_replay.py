@@ -59,7 +59,8 @@ def test_replay_after_kill(fresh_sandbox: Callable[..., Sandbox], tmp_path: Path
                 cur.execute("COMMIT")
         conn.close()
         text = lp.log_text()
-    rows = {int(r["id"]): int(r["v"]) for r in sb.sql(sb.primary.name, "SELECT id, v FROM test.acct")}
+    found = sb.sql(sb.primary.name, "SELECT id, v FROM test.acct")
+    rows = {int(r["id"]): int(r["v"]) for r in found}
     if changed:
         assert rows == {1: 99, 2: 20}  # nothing of the transaction committed
         assert "transaction replay on server 'server1' failed at statement 2" in text

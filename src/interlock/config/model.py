@@ -106,6 +106,8 @@ class ServiceConfig:
     connect_timeout: float = 3.0  # backend connect + handshake timeout (seconds)
     enable_root_user: bool = False
     version_string: str | None = None  # handshake version shown to clients; default: primary's
+    connection_keepalive: float = 300.0  # seconds; 0: off
+    client_idle_timeout: float = 0.0  # the service's wait_timeout; 0: off
     routing: RouterParams = field(default_factory=RouterParams)
     params: tuple[tuple[str, str], ...] = ()  # accepted-but-ignored router/core keys, raw
 

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING
 
 from interlock import __version__
 from interlock.config.model import GlobalConfig, ServerConfig, ServiceConfig
-from interlock.config.values import DURATION
-from interlock.errors import ConfigError
 from interlock.log import get_logger
 from interlock.routing.balancer import within_lag
 from interlock.routing.causal import CausalReads, GtidPosition
@@ -86,8 +84,8 @@ class ServiceRuntime:
         # service; None: static roles, nothing ever holds writes)
         self.write_gate: WriteGate | None = None
         # connection_keepalive / wait_timeout (service core parameters, seconds; 0: off)
-        self.keepalive = core_duration(config, "connection_keepalive", 300.0)
-        self.client_idle_limit = core_duration(config, "wait_timeout", 0.0, "connection_timeout")
+        self.keepalive = config.connection_keepalive
+        self.client_idle_limit = config.client_idle_timeout
         # each server's wait_timeout as a session of this service sees it (read once)
         self.backend_wait_timeouts: dict[str, float] = {}
         # sessions that survive: counters for metrics and tests
@@ -218,18 +216,6 @@ def router_settings(config: ServiceConfig) -> RouterSettings:
         transaction_replay_max_size=params.transaction_replay_max_size,
         transaction_replay_timeout=params.transaction_replay_timeout,
     )
-
-
-def core_duration(config: ServiceConfig, name: str, default: float, alias: str = "") -> float:
-    """A service core parameter the config table still lists as accepted-but-ignored (its raw
-    value is kept in ``params``): ``connection_keepalive``, ``wait_timeout``."""
-    for key, raw in config.params:
-        if key in (name, alias):
-            try:
-                return DURATION.parse(raw)
-            except ConfigError:  # (the table validated it; never here)
-                return default
-    return default
 
 
 def protect_interval(wait_timeout: float) -> float:

@@ -38,7 +38,7 @@ def test_check_realworld_counts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "-c", str(DATA / "realworld-maxscale.cnf")]) == 0
     out, _ = capsys.readouterr()
     assert out.splitlines()[-1].endswith(": 3 servers, 2 services, 2 listeners, 1 monitor")
-    assert len(out.splitlines()) == 13  # 12 ignored parameters, then OK
+    assert len(out.splitlines()) == 8  # 7 ignored parameters, then OK
 
 
 def test_check_errors(

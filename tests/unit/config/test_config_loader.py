@@ -231,9 +231,10 @@ def test_realworld_maxscale_cnf_loads_with_warnings(tmp_path: Path) -> None:
     assert (mon.replication_user, mon.replication_password, mon.failcount) == (
         "repl", "repl-pw", 3)
     assert mon.promotion_sql_file == str(tmp_path / "sql" / "promote.sql")
-    assert dict(config.services["Read-Only-Service"].params) == {
-        "connection_keepalive": "120s",
-    }
+    assert dict(config.services["Read-Only-Service"].params) == {}
+    assert config.services["Read-Only-Service"].connection_keepalive == 120.0
+    assert (config.services["Splitter-Service"].connection_keepalive,
+            config.services["Splitter-Service"].client_idle_timeout) == (300.0, 3600.0)
     assert config.services["Read-Only-Service"].routing.router_options == ("slave",)
     splitter = config.services["Splitter-Service"].routing
     assert (splitter.causal_reads, splitter.max_slave_connections,
@@ -241,24 +242,22 @@ def test_realworld_maxscale_cnf_loads_with_warnings(tmp_path: Path) -> None:
     warned = {w.split("parameter '")[1].split("'")[0] for w in config.warnings}
     assert warned == {
         "admin_secure_gui", "query_classifier_cache_size", "persistpoolmax", "persistmaxtime",
-        "rank", "cooperative_monitoring_locks", "master_reconnection",
-        "transaction_replay", "transaction_replay_max_size", "connection_keepalive",
-        "wait_timeout", "max_connections",
+        "rank", "cooperative_monitoring_locks", "max_connections",
     }  # fmt: skip
     assert len(config.warnings) == len(warned)  # one warning per parameter
     g = config.global_
     assert (g.log_info, g.log_warning, g.log_notice, g.syslog, g.maxlog, g.ms_timestamp) == (
         False, True, True, False, True, True)
     assert (
-        f"{path}:78: [Splitter-Service] parameter 'connection_keepalive' is accepted but "
-        "ignored: Interlock does not implement it yet (also in [Read-Only-Service])"
+        f"{path}:80: [Splitter-Service] parameter 'max_connections' is accepted but "
+        "ignored: Interlock does not implement it yet"
     ) in config.warnings
 
 
 def test_load_config_logs_each_warning_once(
     cnf: Callable[[str], Config], caplog: pytest.LogCaptureFixture
 ) -> None:
-    text = BASE.replace("password=maxscale\n", "password=maxscale\nconnection_keepalive=5s\n")
+    text = BASE.replace("password=maxscale\n", "password=maxscale\nmax_connections=5\n")
     cnf(text)  # writes the file
     logger = logging.getLogger("interlock")
     old = logger.propagate
@@ -269,7 +268,7 @@ def test_load_config_logs_each_warning_once(
     finally:
         logger.propagate = old
     assert config.warnings == (
-        "interlock.cnf:13: [Read-Write-Service] parameter 'connection_keepalive' is accepted "
+        "interlock.cnf:13: [Read-Write-Service] parameter 'max_connections' is accepted "
         "but ignored: Interlock does not implement it yet",
     )
     assert [r.getMessage() for r in caplog.records] == list(config.warnings)
@@ -303,10 +302,14 @@ def test_same_port_on_different_addresses_is_fine(cnf: Callable[[str], Config]) 
 
 
 def test_a_warning_names_the_alias_that_was_used(cnf: Callable[[str], Config]) -> None:
+    text = BASE.replace("[maxscale]\n", "[maxscale]\nadmin_ssl_ca_cert=/tmp/ca.pem\n")
+    config = cnf(text)
+    assert len(config.warnings) == 1
+    assert "parameter 'admin_ssl_ca_cert' is accepted but ignored" in config.warnings[0]
+
+
+def test_an_alias_of_a_supported_parameter_sets_its_field(cnf: Callable[[str], Config]) -> None:
     text = BASE.replace("password=maxscale\n", "password=maxscale\nconnection_timeout=1h\n")
     config = cnf(text)
-    assert config.warnings == (
-        "interlock.cnf:13: [Read-Write-Service] parameter 'connection_timeout' is accepted "
-        "but ignored: Interlock does not implement it yet",
-    )
-    assert config.services["Read-Write-Service"].params == (("wait_timeout", "1h"),)
+    assert config.warnings == ()
+    assert config.services["Read-Write-Service"].client_idle_timeout == 3600.0
