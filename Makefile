@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := scripts/uv
 SANDBOX_DIR ?= .sandbox
 DEMO_ARGS ?=
-# make bench QUICK=1: about a minute (1 repetition of 1 s per run); BENCH_ARGS: see
+# make bench QUICK=1: a few minutes (1 repetition of 1 s per run); BENCH_ARGS: see
 # `uv run python -m bench.run --help` (e.g. BENCH_ARGS="--reps 5 --duration 30")
 QUICK ?=
 BENCH_ARGS ?=
@@ -16,7 +16,7 @@ help:
 	@echo "             and Interlock on 127.0.0.1:4006; Ctrl-C stops both"
 	@echo "make test  - install what is missing and run the whole test suite"
 	@echo "make bench - install what is missing (HAProxy, sysbench, matplotlib) and benchmark"
-	@echo "             direct vs HAProxy vs Interlock; QUICK=1 for a one-minute run;"
+	@echo "             direct vs HAProxy vs Interlock; QUICK=1 for a run of a few minutes;"
 	@echo "             results in bench/results/"
 
 demo:

@@ -116,7 +116,8 @@ class IdleSessions:
         self.writers.clear()
 
 
-async def _measure(ep: Endpoint, pid: int, levels: Sequence[int]) -> list[MemoryPoint]:
+async def _measure(ep: Endpoint, pid: int, levels: Sequence[int],
+                   settle: float) -> list[MemoryPoint]:
     warm = IdleSessions(ep)
     await warm.grow_to(WARMUP)
     await warm.close()
@@ -125,17 +126,19 @@ async def _measure(ep: Endpoint, pid: int, levels: Sequence[int]) -> list[Memory
     try:
         for level in sorted(levels):
             await sessions.grow_to(level)
-            await asyncio.sleep(SETTLE)
+            await asyncio.sleep(settle)
             points.append(MemoryPoint(level, rss_kb(pid)))
     finally:
         await sessions.close()
     return points
 
 
-def measure(ep: Endpoint, pid: int, levels: Sequence[int]) -> list[MemoryPoint]:
+def measure(ep: Endpoint, pid: int, levels: Sequence[int],
+            settle: float = SETTLE) -> list[MemoryPoint]:
     """RSS of process ``pid`` with each number of idle sessions in ``levels`` open through
-    ``ep`` (the sessions accumulate: 0, then 1000, then 5000...)."""
-    return asyncio.run(_measure(ep, pid, levels))
+    ``ep`` (the sessions accumulate: 0, then 1000, then 5000...), read ``settle`` seconds after
+    the sessions of each level are open."""
+    return asyncio.run(_measure(ep, pid, levels, settle))
 
 
 def per_session_kb(points: Sequence[MemoryPoint]) -> dict[int, float]:

@@ -2,23 +2,39 @@
 
     uv run python -m bench.run [--quick] [--reps 3] [--duration 20] [--threads 1,8,32,128] ...
 
-Brings up a sandbox (primary + 2 replicas; or uses ``--sandbox-dir``), HAProxy (TCP mode),
-Interlock and a bare uvloop byte forwarder (``bench/forwarder.py``, the floor for a Python proxy;
-``--no-forwarder`` leaves it out) in front of its primary, then measures, in *sections*:
+Brings up a sandbox (primary + 2 replicas; or uses ``--sandbox-dir``) and the *targets*
+(``--targets``, default all of :data:`TARGETS`):
+
+* ``direct``: the primary itself (every ratio is to it, so it is always measured);
+* ``haproxy``: HAProxy in TCP mode in front of the primary (a proxy that does no SQL work);
+* ``interlock``: Interlock with ``router=readconnroute``, ``router_options=master``: the same job
+  as HAProxy (one backend connection per session, on the primary) with full protocol tracking;
+  the target issue 3's ratios are about;
+* ``interlock-rws``: Interlock with ``router=readwritesplit`` (the sandbox config's router): a
+  different job (a primary and a replica connection per session, every statement classified and
+  routed, reads on the replicas), so its numbers are not comparable to HAProxy's;
+* ``forwarder``: a bare uvloop byte forwarder (``bench/forwarder.py``, the floor for a Python
+  proxy; ``--no-forwarder`` leaves it out) in front of the primary;
+
+then measures, in *sections*:
 
 * ``sysbench``: every workload x thread count, the targets alternating inside each repetition
-  (direct, HAProxy, Interlock, forwarder, direct, ...), so machine noise hits all alike; per run
+  (direct, HAProxy, Interlock, Interlock rws, forwarder, direct, ...), so machine noise hits all
+  alike; per run
   the qps, median and p95 latency, how many queries each server executed (the per-server share,
   which the read/write split will move to the replicas) and, for the proxies, their own CPU time
   per query (``/proc/PID/stat``: unlike qps it hardly moves when other work loads the machine);
 * ``connect``: connections per second (connect, ``SELECT 1``, disconnect) through each target,
   and each proxy's CPU time per connection;
-* ``memory``: RSS of a fresh Interlock process with 0, 1,000 and 5,000 idle logged-in sessions.
+* ``memory``: RSS of a fresh Interlock process with 0, 1,000 and 5,000 idle logged-in sessions,
+  for each Interlock target;
+* ``spread``: each server's share of the SELECTs of ``oltp_read_only`` (autocommit) through
+  ``interlock-rws`` (``bench/spread.py``).
 
 Writes ``bench/results/<date>-<sha>[-dirty][-quick].json`` (a ``.json.tmp`` is kept up to date
 during the run), a ``.md`` with the table it prints, and a ``.png`` chart.  Later issues add
-sections (failover and switchover timing) and targets (e.g. Interlock with readconnroute, the
-query cache) to :data:`SECTIONS` and :meth:`Bench.start_targets`.
+sections (failover and switchover timing) and targets (e.g. the query cache) to
+:data:`SECTIONS`, :data:`TARGETS` and :meth:`Bench.start_targets`.
 """
 
 from __future__ import annotations
@@ -36,17 +52,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import environment, forwarder, haproxy, idle, report, sysbench
+from bench import environment, forwarder, haproxy, idle, report, spread, sysbench
 from bench.sysbench import BenchError, Dataset, Endpoint
 from interlock.errors import SandboxError
 from interlock.sandbox import Role, Sandbox
 from interlock.sandbox import proxy as proxy_process
+from interlock.sandbox.interlock_cnf import SERVICE
 from interlock.sandbox.ports import find_free_block, find_free_port
 
 DATABASE = "interlock_bench"
 RESULTS_DIR = environment.ROOT / "bench" / "results"
 HOST = "127.0.0.1"
-SECTIONS = ("sysbench", "connect", "memory")
+SECTIONS = ("sysbench", "connect", "memory", "spread")
+TARGETS = ("direct", "haproxy", "interlock", "interlock-rws", "forwarder")
+# the service section of each Interlock target (the rest of the config is the sandbox's)
+INTERLOCK_ROUTERS: dict[str, dict[str, str | None]] = {
+    "interlock": {"router": "readconnroute", "router_options": "master"},
+    "interlock-rws": {"router": "readwritesplit", "router_options": None},
+}
 Doc = dict[str, Any]
 
 
@@ -61,10 +84,12 @@ class Settings:
     connect_seconds: int
     connect_threads: int
     sessions: tuple[int, ...]
+    settle: float
     tables: int
     table_size: int
     sections: tuple[str, ...]
-    forwarder: bool
+    targets: tuple[str, ...]
+    spread_threads: int
     sandbox_dir: str | None
     out: str
 
@@ -92,19 +117,32 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--connect-threads", type=int, default=4)
     p.add_argument("--sessions", type=_ints, default=(0, 1000, 5000),
                    help="idle session counts for the memory section")
+    p.add_argument("--settle", type=float, default=idle.SETTLE,
+                   help=f"seconds between opening idle sessions and reading RSS (default"
+                   f" {idle.SETTLE:g})")
     p.add_argument("--tables", type=int, default=8)
     p.add_argument("--table-size", type=int, default=10000)
     p.add_argument("--sections", type=_names, default=SECTIONS,
                    help=f"what to measure (default {','.join(SECTIONS)})")
+    p.add_argument("--targets", type=_names, default=TARGETS,
+                   help=f"what to measure through (default {','.join(TARGETS)}; direct is"
+                   " always measured: every ratio is to it)")
     p.add_argument("--forwarder", action=argparse.BooleanOptionalAction, default=True,
                    help="also measure bench/forwarder.py, a bare uvloop byte forwarder"
-                   " (default: on)")
+                   " (default: on; --no-forwarder drops it from --targets)")
+    p.add_argument("--spread-threads", type=int, default=8,
+                   help="sysbench threads of the spread section (default 8)")
     p.add_argument("--sandbox-dir", help="use this running sandbox instead of a new one")
     p.add_argument("--out", default=str(RESULTS_DIR), help="results directory")
     a = p.parse_args(argv)
     unknown = [s for s in a.sections if s not in SECTIONS]
     if unknown:
         p.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    unknown = [t for t in a.targets if t not in TARGETS]
+    if unknown:
+        p.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
+    wanted = {"direct", *a.targets} - (set() if a.forwarder else {"forwarder"})
+    targets = tuple(t for t in TARGETS if t in wanted)  # always in the alternation's order
     return Settings(
         quick=a.quick,
         reps=a.reps or (1 if a.quick else 3),
@@ -115,10 +153,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         connect_seconds=a.connect_seconds or (2 if a.quick else 10),
         connect_threads=a.connect_threads,
         sessions=a.sessions,
+        settle=a.settle,
         tables=a.tables,
         table_size=a.table_size,
         sections=a.sections,
-        forwarder=a.forwarder,
+        targets=targets,
+        spread_threads=a.spread_threads,
         sandbox_dir=a.sandbox_dir,
         out=a.out,
     )
@@ -128,9 +168,18 @@ def say(text: str) -> None:
     print(f"bench: {text}", file=sys.stderr, flush=True)
 
 
+FD_WANTED = 65536
+
+
 def raise_fd_limit() -> None:
-    """5,000 idle sessions need 10,000 descriptors in the proxy and 5,000 here."""
+    """5,000 idle sessions need 10,000 descriptors in a readconnroute proxy, 20,000 in a
+    readwritesplit one (a client, a primary and two replica connections each) and 5,000 here;
+    the proxies inherit this limit.  Root may raise the hard limit too."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < FD_WANTED:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (FD_WANTED, FD_WANTED))
+            return
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
@@ -190,6 +239,7 @@ class Bench:
         self.stops: list[Callable[[], object]] = []
         self.doc: Doc = {}
         self.tmp_path: Path | None = None
+        self.prepared = False
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -222,12 +272,14 @@ class Bench:
         assert self.sb is not None
         return Endpoint(name, host, port, self.sb.app_user, self.sb.app_password, DATABASE)
 
-    def start_interlock(self, tag: str) -> proxy_process.ProxyHandle:
+    def start_interlock(self, target: str, tag: str) -> proxy_process.ProxyHandle:
+        """Interlock in front of the sandbox, its service's router set as ``target`` wants."""
         assert self.sb is not None
         port = find_free_port()
-        config = self.work / f"interlock-{tag}.cnf"
-        config.write_text(self.sb.render_config(listener_port=port, tls=False))
-        handle = proxy_process.start(config, HOST, port, self.work / f"interlock-{tag}.log")
+        config = self.work / f"{target}-{tag}.cnf"
+        config.write_text(self.sb.render_config(
+            listener_port=port, tls=False, overrides={SERVICE: INTERLOCK_ROUTERS[target]}))
+        handle = proxy_process.start(config, HOST, port, self.work / f"{target}-{tag}.log")
         self.stops.append(handle.stop)
         return handle
 
@@ -235,19 +287,21 @@ class Bench:
         sb = self.sb
         assert sb is not None
         primary = sb.primary
-        self.endpoints["direct"] = self.endpoint("direct", primary.host, primary.port)
-        ha = haproxy.start(self.work, HOST, find_free_port(), primary.host, primary.port)
-        self.stops.append(ha.stop)
-        self.endpoints["haproxy"] = self.endpoint("haproxy", ha.host, ha.port)
-        self.pids["haproxy"] = ha.pid
-        il = self.start_interlock("sysbench")
-        self.endpoints["interlock"] = self.endpoint("interlock", il.host, il.port)
-        self.pids["interlock"] = il.pid
-        if self.s.forwarder:
-            fw = forwarder.start(HOST, find_free_port(), primary.host, primary.port)
-            self.stops.append(fw.stop)
-            self.endpoints["forwarder"] = self.endpoint("forwarder", fw.host, fw.port)
-            self.pids["forwarder"] = fw.pid
+        for name in self.s.targets:  # the order of the alternation
+            if name == "direct":
+                self.endpoints[name] = self.endpoint(name, primary.host, primary.port)
+                continue
+            if name == "haproxy":
+                proc: haproxy.HAProxy | forwarder.Forwarder | proxy_process.ProxyHandle = (
+                    haproxy.start(self.work, HOST, find_free_port(), primary.host, primary.port))
+                self.stops.append(proc.stop)
+            elif name == "forwarder":
+                proc = forwarder.start(HOST, find_free_port(), primary.host, primary.port)
+                self.stops.append(proc.stop)
+            else:
+                proc = self.start_interlock(name, "sysbench")
+            self.endpoints[name] = self.endpoint(name, proc.host, proc.port)
+            self.pids[name] = proc.pid
         say("targets: " + ", ".join(f"{e.name} {e.host}:{e.port}"
                                     for e in self.endpoints.values()))
 
@@ -255,6 +309,22 @@ class Bench:
         assert self.sb is not None
         self.sb.sql(self.sb.primary, f"CREATE DATABASE IF NOT EXISTS `{DATABASE}`;"
                     f" GRANT ALL ON `{DATABASE}`.* TO '{self.sb.app_user}'@'%'")
+
+    def prepare_dataset(self) -> None:
+        """The sbtest tables (once per run), on the replicas too before anything reads them."""
+        if self.prepared:
+            return
+        sb = self.sb
+        assert sb is not None
+        s = self.s
+        say(f"sysbench prepare: {s.tables} tables of {s.table_size} rows")
+        sysbench.prepare(self.endpoints["direct"], self.data)
+        position = sb.sql(sb.primary, "SELECT @@gtid_binlog_pos AS p")[0]["p"]
+        for replica in sb.replicas:
+            waited = sb.sql(replica, f"SELECT MASTER_GTID_WAIT('{position}', 120) AS w")
+            if waited[0]["w"] != "0":
+                raise BenchError(f"{replica.name} did not catch up with the sbtest tables")
+        self.prepared = True
 
     def drop_schema(self) -> None:
         if self.sb is not None:
@@ -266,7 +336,7 @@ class Bench:
     def run(self) -> Doc:
         s = self.s
         self.doc = {
-            "schema": 1,
+            "schema": 2,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "loadavg_at_start": os.getloadavg(),
             "git": environment.git_state(),
@@ -297,8 +367,7 @@ class Bench:
 
     def section_sysbench(self) -> Doc:
         s = self.s
-        say(f"sysbench prepare: {s.tables} tables of {s.table_size} rows")
-        sysbench.prepare(self.endpoints["direct"], self.data)
+        self.prepare_dataset()
         if s.warmup > 0:
             for ep in self.endpoints.values():  # warm-up, not recorded
                 sysbench.run("oltp_point_select", ep, self.data, 4, s.warmup)
@@ -347,26 +416,89 @@ class Bench:
         return {"runs": runs, "summary": report.summarise_connect(runs)}
 
     def section_memory(self) -> Doc:
+        """``{target: {points, kb_per_session}}`` for each Interlock target measured."""
+        out: Doc = {}
+        for target in self.s.targets:
+            if target in INTERLOCK_ROUTERS:
+                out[target] = self.memory_of(target)
+        return out
+
+    def memory_of(self, target: str) -> Doc:
         sb = self.sb
         assert sb is not None
-        wanted = max(self.s.sessions) + 200
-        old = int(sb.sql(sb.primary, "SELECT @@max_connections AS v")[0]["v"])
-        if old < wanted:
-            sb.sql(sb.primary, f"SET GLOBAL max_connections = {wanted}")
-        handle = self.start_interlock("memory")
+        # readwritesplit sessions hold a connection to every replica too
+        servers = sb.servers if target == "interlock-rws" else (sb.primary,)
+        levels, capped = self.session_levels(1 + len(servers))
+        wanted = max(levels) + 200
+        old = {srv.name: int(sb.sql(srv, "SELECT @@max_connections AS v")[0]["v"])
+               for srv in servers}
+        raised = [srv for srv in servers if old[srv.name] < wanted]
+        for srv in raised:
+            sb.sql(srv, f"SET GLOBAL max_connections = {wanted}")
+        handle = self.start_interlock(target, "memory")
         try:
-            ep = self.endpoint("interlock", handle.host, handle.port)
-            points = idle.measure(ep, handle.pid, self.s.sessions)
+            ep = self.endpoint(target, handle.host, handle.port)
+            points = idle.measure(ep, handle.pid, levels, self.s.settle)
         finally:
             handle.stop()
-            if old < wanted:
-                sb.sql(sb.primary, f"SET GLOBAL max_connections = {old}")
+            for srv in raised:
+                sb.sql(srv, f"SET GLOBAL max_connections = {old[srv.name]}")
         for point in points:
-            say(f"memory: {point.sessions:>5} idle sessions, RSS {point.rss_kb} KB")
+            say(f"memory: {target:<13} {point.sessions:>5} idle sessions, RSS {point.rss_kb} KB")
         per = idle.per_session_kb(points)
-        return {
+        out: Doc = {
             "points": [asdict(p) for p in points],
             "kb_per_session": {str(k): v for k, v in per.items()},
+        }
+        if capped:
+            out["capped"] = capped
+        return out
+
+    def session_levels(self, fds_per_session: int) -> tuple[tuple[int, ...], str | None]:
+        """The idle-session levels that fit in the proxy's descriptor limit (inherited from
+        this process), and why some were lowered."""
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if limit == resource.RLIM_INFINITY:
+            return self.s.sessions, None
+        most = (limit - 200) // fds_per_session // 100 * 100
+        levels = tuple(sorted({min(level, most) for level in self.s.sessions}))
+        if levels == tuple(sorted(self.s.sessions)):
+            return levels, None
+        why = (f"{max(self.s.sessions)} sessions need {fds_per_session} descriptors each in the"
+               f" proxy; the limit is {limit}: measured up to {most}")
+        say(f"memory: {why}")
+        return levels, why
+
+    def section_spread(self) -> Doc:
+        """Each server's share of ``oltp_read_only``'s SELECTs through ``interlock-rws``."""
+        target = "interlock-rws"
+        ep = self.endpoints.get(target)
+        if ep is None:
+            say("spread: skipped (interlock-rws is not among the targets)")
+            return {"skipped": "interlock-rws is not among the targets"}
+        sb = self.sb
+        assert sb is not None
+        self.prepare_dataset()
+        seconds = max(1, self.s.duration)
+        result = spread.measure(sb, ep, self.data, threads=self.s.spread_threads,
+                                seconds=seconds)
+        shares = result.shares
+        roles = {srv.name: "primary" if srv.name == sb.primary.name else "replica"
+                 for srv in sb.servers}
+        say("spread: " + ", ".join(f"{name} ({roles[name]}) {share:.1%}"
+                                   for name, share in shares.items()))
+        return {
+            "target": target,
+            "script": "oltp_read_only",
+            "skip_trx": True,
+            "threads": self.s.spread_threads,
+            "seconds": seconds,
+            "counter": spread.COUNTER,
+            "roles": roles,
+            "selects": result.selects,
+            "shares": shares,
+            "qps": result.report.qps,
+            "errors": result.report.errors,
         }
 
     # -- output ------------------------------------------------------------------------------
