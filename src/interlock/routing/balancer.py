@@ -106,8 +106,22 @@ def candidates(topology: Topology, *, max_lag: float = 0.0,
                synced: AbstractSet[str] = frozenset(),
                include_primary: bool = False) -> Sequence[ServerInfo]:
     """The servers a read may go to, before the selection criterion picks one."""
-    if max_lag <= 0 and wanted is None and not include_primary:
-        return topology.replicas  # the common case: nothing to filter
+    if wanted is None:
+        if max_lag <= 0 and not include_primary:
+            return topology.replicas  # the common case: nothing to filter
+        # without a GTID filter the answer depends on the (immutable) snapshot only
+        memo = topology._candidates
+        key = (max_lag, include_primary)
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = tuple(_filtered(topology, max_lag, None, synced,
+                                                include_primary))
+        return found
+    return _filtered(topology, max_lag, wanted, synced, include_primary)
+
+
+def _filtered(topology: Topology, max_lag: float, wanted: GtidPosition | None,
+              synced: AbstractSet[str], include_primary: bool) -> list[ServerInfo]:
     out = [s for s in topology.replicas if within_lag(s, max_lag)
            and (wanted is None or s.name in synced or caught_up(s.gtid_position, wanted))]
     primary = topology.primary

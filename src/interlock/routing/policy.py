@@ -319,6 +319,33 @@ def _execute(command: int, state: SessionState, topology: Topology, settings: Ro
     return decision
 
 
+_NOT_PLAIN_KINDS = _SESSION | _PRIMARY_KIND_MASK | K.EXECUTE_NAMED | K.BEGIN_TRX_READ_ONLY
+_NOT_PLAIN_FEATURES = (_MULTI | _LAST | _PRIMARY_FEATURE_MASK | _USES_VARS | _INTO | _ASSIGNS)
+
+
+def execute_is_plain_read(stmt_id: int, state: SessionState) -> bool:
+    """Is ``decide_command(STMT_EXECUTE, state, topology, settings, stmt_id=stmt_id)`` the
+    same as ``route_read(state, topology, settings)``, whatever the topology and settings?
+
+    True for a prepared plain read (no locking, user variables, temporary tables...) in
+    autocommit, outside a transaction, with no session lock and no long-data pin.  The answer
+    depends only on ``stmt_id``, ``state.ext``, ``state.status`` and ``state.locks`` (not on
+    ``last_target`` or the causal-reads fields): the I/O layer may keep it while those are the
+    same, and then call only :func:`route_read` per execution.  (Mirrors ``_execute`` ->
+    ``_route(hints=False)`` -> ``_read``; a unit test checks it against them.)
+    """
+    stmt = state.ext.statements.get(stmt_id)
+    if stmt is None or stmt.pinned_server is not None:
+        return False
+    if state.locks is not _NO_LOCKS or state.status & IN_TRANS \
+            or not state.status & AUTOCOMMIT or state.ext.temp_tables:
+        return False
+    c = stmt.classification
+    kind = int(c.kind)
+    return bool(kind & _READ) and not kind & _NOT_PLAIN_KINDS \
+        and not int(c.features) & _NOT_PLAIN_FEATURES
+
+
 def causal_timeout_fallback(decision: RouteDecision, topology: Topology) -> RouteDecision:
     """The wait before ``decision``'s read timed out: the read is retried on the primary."""
     primary = topology.primary

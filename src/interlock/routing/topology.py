@@ -91,8 +91,13 @@ class Topology:
     _by_name: Mapping[str, ServerInfo] = field(init=False, repr=False, compare=False)
     _primary: ServerInfo | None = field(init=False, repr=False, compare=False)
     _replicas: tuple[ServerInfo, ...] = field(init=False, repr=False, compare=False)
+    # memo of derived read candidates (interlock.routing.balancer.candidates): a pure function
+    # of this immutable snapshot, so computing it once per snapshot is enough
+    _candidates: dict[object, tuple[ServerInfo, ...]] = field(
+        init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_candidates", {})
         object.__setattr__(self, "_by_name", {s.name: s for s in self.servers})
         primary = next((s for s in self.servers if s.is_primary), None)
         object.__setattr__(self, "_primary", primary)

@@ -16,13 +16,19 @@ touches the transport only on the transitions between "no reason" and "some reas
 from __future__ import annotations
 
 import asyncio
-import enum
 
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 
 
-class Reason(enum.IntFlag):
+class Reason:
+    """Why a transport's reading is paused: bits of :attr:`ReadGate.reasons`.
+
+    Plain ``int`` constants, not an ``IntFlag``: the gate is touched on every response, and
+    ``IntFlag`` arithmetic goes through ``enum.Flag.__and__`` (a Python-level call building a
+    flag object), about 20x the cost of the int operation.  Not a protocol value.
+    """
+
     PEER_CONGESTED = 1  # the other side's write buffer is above the high mark
     BUSY = 2  # the session is not ready to take more input from this side
 
@@ -49,17 +55,20 @@ class ReadGate:
         if self.reasons:
             transport.pause_reading()
 
-    def pause(self, reason: Reason) -> None:
+    def pause(self, reason: int) -> None:
+        """``reason``: a :class:`Reason` bit."""
         was_open = not self.reasons
-        self.reasons |= int(reason)
+        self.reasons |= reason
         if was_open and self.transport is not None and not self.transport.is_closing():
             self.transport.pause_reading()
 
-    def resume(self, reason: Reason) -> None:
-        if not self.reasons & reason:
+    def resume(self, reason: int) -> None:
+        """``reason``: a :class:`Reason` bit."""
+        reasons = self.reasons
+        if not reasons & reason:
             return
-        self.reasons &= ~int(reason)
-        if not self.reasons and self.transport is not None and not self.transport.is_closing():
+        self.reasons = reasons = reasons & ~reason
+        if not reasons and self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
     @property

@@ -30,7 +30,10 @@ def statement_id(payload: bytes) -> int:
 
 
 def with_id(payload: bytes, stmt_id: int) -> bytes:
-    """``payload`` carrying ``stmt_id`` instead of its own id."""
+    """``payload`` carrying ``stmt_id`` instead of its own id (``payload`` itself when it
+    already does: the proxy's ids and a backend's are usually the same numbers)."""
+    if statement_id(payload) == stmt_id:
+        return payload
     return payload[:1] + stmt_id.to_bytes(4, "little") + payload[5:]
 
 

@@ -19,7 +19,12 @@ from interlock.config.model import ServerConfig
 from interlock.errors import ClientError
 from interlock.log import get_logger
 from interlock.routing.decision import RouteDecision, Target
-from interlock.routing.session_state import SessionState, initial_state
+from interlock.routing.session_state import (
+    LockReason,
+    SessionExtras,
+    SessionState,
+    initial_state,
+)
 from interlock.routing.topology import Topology
 from interlock.server.backend import BackendConnection, Login
 from interlock.server.pstmt import StatementIds
@@ -44,7 +49,7 @@ log = get_logger(__name__)
 
 class RWSessionBase(Session):
     __slots__ = ("_busy", "_by_conn", "_current", "_input", "_last_cmd", "_links", "_opener",
-                 "_parked", "_primary", "causal", "history", "keepalive", "keeper",
+                 "_parked", "_primary", "causal", "exec_memo", "history", "keepalive", "keeper",
                  "prepared_texts", "service", "settings", "state", "stmts")
 
     _opener: LinkOpener  # set by the concrete session (they take it as their owner)
@@ -74,6 +79,8 @@ class RWSessionBase(Session):
         self.prepared_texts: dict[int, bytes] = {}
         self._last_cmd: tuple[Packet, bytes | None] | None = None  # the command being handled
         self.state: SessionState = initial_state(login_status(conn), login.database)
+        # rwstmt: (statement id, state.ext, state.status, state.locks, is a plain read)
+        self.exec_memo: tuple[int, SessionExtras, int, LockReason, bool] | None = None
 
     def _pump(self) -> None:
         """Handle buffered client commands (the concrete session's dispatch loop)."""

@@ -120,8 +120,21 @@ class Link:
             waiter()
 
 
+_FACTS: dict[tuple[str, bool, int | None], ResponseFacts] = {}
+
+
 def response_facts(server: str, done: ResponseDone) -> ResponseFacts:
     """What the routing state needs from a response (status, tracked GTID and schema)."""
+    if not done.session_state:
+        # the common case (no tracked change): equal facts are shared, they are immutable
+        status = int(done.status) if done.ok else None
+        key = (server, done.ok, status)
+        facts = _FACTS.get(key)
+        if facts is None:
+            if len(_FACTS) > 4096:  # server names come and go: stay bounded
+                _FACTS.clear()
+            facts = _FACTS[key] = ResponseFacts(server, done.ok, status)
+        return facts
     last_gtid = database = None
     if done.session_state:
         for change in parse_session_state(done.session_state):

@@ -61,7 +61,10 @@ def execute(self: RWSplitSession, packet: Packet, raw: bytes | None) -> None:
     payload = packet.payload
     proxy_id = self.stmts.resolve(statement_id(payload))
     command = payload[0]
-    if command == Command.STMT_BULK_EXECUTE:
+    if command == Command.STMT_EXECUTE and _plain_read(self, proxy_id):
+        # steady state of a prepared read: only the replica choice is made per execution
+        decision = policy.route_read(self.state, self.topology(), self.settings)
+    elif command == Command.STMT_BULK_EXECUTE:
         decision = plain_decision(Target.PRIMARY, self.primary.name, Reason.WRITE)
     else:
         decision = policy.decide_command(command, self.state, self.topology(),
@@ -69,7 +72,21 @@ def execute(self: RWSplitSession, packet: Packet, raw: bytes | None) -> None:
         if decision.target is Target.ALL:  # a prepared SET: binary executes run once
             decision = plain_decision(Target.PRIMARY, self.primary.name,
                                              Reason.SESSION_COMMAND)
-    self.route_packet(Packet(packet.seq, payload), None, decision)
+    self.route_packet(packet, raw, decision)
+
+
+def _plain_read(self: RWSplitSession, proxy_id: int) -> bool:
+    """``policy.execute_is_plain_read``, kept while what it depends on is the same (the
+    statement, the state's extras, status flags and locks: not the last target)."""
+    state = self.state
+    ext, status, locks = state.ext, state.status, state.locks
+    memo = self.exec_memo
+    if memo is not None and memo[0] == proxy_id and memo[1] is ext and memo[2] == status \
+            and memo[3] is locks:
+        return memo[4]
+    plain = policy.execute_is_plain_read(proxy_id, state)
+    self.exec_memo = (proxy_id, ext, status, locks, plain)
+    return plain
 
 
 def execute_on(self: RWSplitSession, link: Link, packet: Packet, decision: RouteDecision) -> None:
