@@ -5,9 +5,12 @@ to the new primary), and the write pause measured and reported.  The pause is me
 separate writer that commits one row every ~10 ms through the proxy; ``-s`` prints it.
 
 The proxy runs ``readwritesplit`` with ``transaction_replay=true``: new transactions and
-autocommit writes wait at the write hold; a transaction open when the fencing kills its
-connection is replayed on the new primary (checksums compared), so sysbench sees no error.
-The counts of reconnections and replayed transactions are printed.
+autocommit writes wait at the write hold; transactions already open run on to their COMMIT on
+the old primary, which the switchover drains (``DRAIN`` step) before the fencing kills client
+connections; one still open then is replayed on the new primary (checksums compared).  A replay
+under this load would usually fail (other sessions changed the rows it read), so this test
+catches a drain that does not work.  The counts of reconnections and replayed transactions
+are printed.
 """
 
 from __future__ import annotations

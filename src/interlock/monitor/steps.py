@@ -36,6 +36,11 @@ class StepKind(Enum):
     #: observations.client_connections(rows, keep_users=param('keep_users').split(',')); repeat
     #: until none remain (error 1094 "unknown thread": already gone, not an error)
     KILL_CLIENTS = "kill_clients"
+    #: poll ``sql`` on ``server`` (one row, one column: the number of client transactions
+    #: still open there) every ~20 ms until it is 0 or ``timeout`` has passed; transactions
+    #: left are not an error (the KILL_CLIENTS step after it ends them); logs the time taken
+    #: and the count left
+    DRAIN = "drain"
     #: ``SELECT @@gtid_binlog_pos``; the value goes to the context under ``output``
     READ_GTID = "read_gtid"
     #: run ``sql`` (a MASTER_GTID_WAIT select); a result other than 0 fails the step

@@ -3,8 +3,15 @@
 Steps (issue 5), each with its undo where one exists:
 
 1. check: the candidate still replicates from the primary, lag <= ``switchover_max_lag``;
-2. hold new writes at the proxy (undo: release them to the old primary);
-3. fencing on the old primary: ``KILL CONNECTION`` of every client connection, repeated until
+2. hold new writes at the proxy (undo: release them to the old primary): new transactions and
+   autocommit writes wait there, statements of transactions already open go on;
+3. drain: wait until the old primary has no open client transaction (``INNODB_TRX`` joined
+   with the process list, the monitor's and replication users' threads and the executor's own
+   connection left out), at most ``min(DRAIN_MAX_SECONDS, DRAIN_SHARE x timeout)``, so the
+   transactions that were open when the hold began finish on the old primary instead of being
+   killed and replayed (a replay fails when other sessions changed the rows it read); what is
+   left when the time is up is killed by the next step, exactly as without the drain;
+4. fencing on the old primary: ``KILL CONNECTION`` of every client connection, repeated until
    the process list holds none (replication and the monitor's own sessions are kept); then
    ``read_only=1`` (undo: ``read_only=0``); then the kill loop again for whatever connected in
    between.  This is what stops a statement already running there (``INSERT ... SLEEP(30)``)
@@ -51,6 +58,7 @@ from interlock.monitor.sqltext import (
     DEMOTE_TO_SLAVE_VERSION,
     GtidMode,
     change_master,
+    quote,
     reset_slave_all,
     start_slave,
     stop_slave,
@@ -59,6 +67,29 @@ from interlock.monitor.states import ServerState
 from interlock.monitor.steps import Plan, PlanKind, Refusal, Step, StepKind
 
 OLD_PRIMARY_GTID = "old_primary_gtid"
+#: the drain before the fencing waits at most this long (seconds) ...
+DRAIN_MAX_SECONDS = 2.0
+#: ... and at most this share of the switchover timeout (the write hold's time limit)
+DRAIN_SHARE = 0.25
+#: server threads that are not client sessions (never counted by the drain)
+_SERVER_USERS = ("system user", "event_scheduler")
+
+
+def drain_sql(keep_users: tuple[str, ...]) -> str:
+    """One row, one column ``open_trx``: the client transactions open on the server, except those
+    of ``keep_users`` (the monitor, replication), server threads and the asking connection."""
+    users = ", ".join(quote(u) for u in (*keep_users, *_SERVER_USERS))
+    return ("SELECT COUNT(*) AS open_trx FROM information_schema.INNODB_TRX t"
+            " JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
+            f" WHERE p.ID <> CONNECTION_ID() AND p.USER NOT IN ({users})")
+
+
+def drain_step(server: str, keep_users: tuple[str, ...], limit: float) -> Step:
+    """Wait (bounded) until ``server`` has no open client transaction."""
+    timeout = max(0.0, min(DRAIN_MAX_SECONDS, DRAIN_SHARE * limit))
+    return Step(StepKind.DRAIN, server,
+                f"let the open transactions on {server} finish (at most {timeout:g}s)", timeout,
+                sql=(drain_sql(keep_users),))
 
 
 def plan_switchover(cluster: ClusterState, settings: MonitorSettings, *, to: str | None = None,
@@ -116,7 +147,7 @@ def _fence_steps(cluster: ClusterState, pview: ServerView, chosen: Candidate, li
         kill = Step(StepKind.KILL_CLIENTS, old,
                     f"kill every client connection on {old} until none remain", limit,
                     params=(("keep_users", ",".join(keep)),))
-        steps += [kill, read_only_step(old, on=True), kill]
+        steps += [drain_step(old, keep, limit), kill, read_only_step(old, on=True), kill]
     steps += script_step(old, "demotion_sql_file", demotion_sql)
     steps.append(sql_step(old, "flush tables and binary logs", "FLUSH NO_WRITE_TO_BINLOG TABLES",
                           "FLUSH BINARY LOGS", timeout=limit))

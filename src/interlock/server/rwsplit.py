@@ -255,8 +255,10 @@ class RWSplitSession(RWResponses):
             return
         if decision.target is Target.PRIMARY:
             gate = self.service.write_gate
-            if gate is not None and gate.held and (not self.state.in_trx
-                                                   or self.keeper.can_replay()):
+            # only new transactions and autocommit writes wait: statements of a transaction
+            # already open run on to COMMIT/ROLLBACK on the old primary, which the switchover
+            # drains before it fences (docs/failover.md)
+            if gate is not None and gate.held and not self.state.in_trx:
                 self._wait_for_gate(packet, raw, gate)
                 return
         link = self._opener.usable(decision)
@@ -319,7 +321,9 @@ class RWSplitSession(RWResponses):
         self.service.route_servers[link.name] += 1
         flight.started = time.monotonic()
         self.service.topology.load(link.name).started()
-        self.client.congestion.link(conn.gate)
+        congestion = self.client.congestion
+        if congestion.peer is not conn.gate:  # relinking the same peer is a no-op
+            congestion.link(conn.gate)
         if self.causal.hold_writes and link.is_primary and flight.held is None \
                 and flight.entry is None and may_write(flight):
             flight.held, flight.gtid_hold = bytearray(), True

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from monitor_helpers import REPL, cluster, link, replica, up
 
 from interlock.monitor.settings import MonitorSettings
 from interlock.monitor.steps import Plan, Refusal, StepKind, render_sql, rollback_steps
-from interlock.monitor.switchover import OLD_PRIMARY_GTID, plan_switchover
+from interlock.monitor.switchover import (
+    DRAIN_MAX_SECONDS,
+    DRAIN_SHARE,
+    OLD_PRIMARY_GTID,
+    drain_sql,
+    plan_switchover,
+)
 
 
 def simple() -> Plan:
@@ -23,6 +30,7 @@ def test_step_order() -> None:
     assert [(k, srv) for k, srv, _ in got] == [
         (StepKind.CHECK_REPLICATING, "server2"),
         (StepKind.HOLD_WRITES, "server1"),
+        (StepKind.DRAIN, "server1"),  # open transactions finish before the kill
         (StepKind.KILL_CLIENTS, "server1"),
         (StepKind.SQL, "server1"),  # read_only=1
         (StepKind.KILL_CLIENTS, "server1"),
@@ -40,31 +48,58 @@ def test_step_order() -> None:
         (StepKind.CHECK_REPLICATING, "server3"),
     ]
     s = p.steps
-    assert s[3].sql == ("SET GLOBAL read_only=1",)
-    assert s[2] == s[4]  # kill, read-only (it waits for running writes), kill again
-    assert s[2].param("keep_users") == "monitor,repl" and s[2].timeout == 30.0
-    assert s[5].sql == ("FLUSH NO_WRITE_TO_BINLOG TABLES", "FLUSH BINARY LOGS")
-    assert s[6].output == OLD_PRIMARY_GTID
-    assert render_sql(s[7], {OLD_PRIMARY_GTID: "0-1-123"}) == (
+    drain = s[2]
+    assert drain.undo is None and drain.timeout == DRAIN_MAX_SECONDS  # min(2 s, 30 s / 4)
+    assert drain.sql == (drain_sql(("monitor", "repl")),)
+    assert "information_schema.INNODB_TRX" in drain.sql[0]
+    assert "p.USER NOT IN ('monitor', 'repl', 'system user', 'event_scheduler')" in \
+        drain.sql[0] and "p.ID <> CONNECTION_ID()" in drain.sql[0]
+    assert s[4].sql == ("SET GLOBAL read_only=1",)
+    assert s[3] == s[5]  # kill, read-only (it waits for running writes), kill again
+    assert s[3].param("keep_users") == "monitor,repl" and s[3].timeout == 30.0
+    assert s[6].sql == ("FLUSH NO_WRITE_TO_BINLOG TABLES", "FLUSH BINARY LOGS")
+    assert s[7].output == OLD_PRIMARY_GTID
+    assert render_sql(s[8], {OLD_PRIMARY_GTID: "0-1-123"}) == (
         "SELECT MASTER_GTID_WAIT('0-1-123', 30) AS result",)
-    assert s[10].sql == ("SET GLOBAL read_only=0",)
-    assert "MASTER_DEMOTE_TO_SLAVE=1" in s[11].sql[0]  # 10.11: the old primary keeps its GTIDs
-    assert "MASTER_PORT=3302" in s[12].sql[1] and "MASTER_USE_GTID=slave_pos" in s[12].sql[1]
-    assert p.point_of_no_return == 14
+    assert s[11].sql == ("SET GLOBAL read_only=0",)
+    assert "MASTER_DEMOTE_TO_SLAVE=1" in s[12].sql[0]  # 10.11: the old primary keeps its GTIDs
+    assert "MASTER_PORT=3302" in s[13].sql[1] and "MASTER_USE_GTID=slave_pos" in s[13].sql[1]
+    assert p.point_of_no_return == 15
+
+
+def test_drain_is_bounded_by_a_quarter_of_the_timeout() -> None:
+    c = cluster(up("server1"), replica("server2"))
+    for timeout, bound in ((30.0, DRAIN_MAX_SECONDS), (4.0, 1.0), (0.4, 0.1)):
+        p = plan_switchover(c, REPL, monitor_user="monitor", timeout=timeout)
+        assert isinstance(p, Plan), p
+        drain = next(st for st in p.steps if st.kind is StepKind.DRAIN)
+        assert drain.timeout == pytest.approx(bound)
+        assert f"at most {bound:g}s" in drain.description
+    assert DRAIN_SHARE == 0.25 and DRAIN_MAX_SECONDS == 2.0
+
+
+def test_drain_sql_quotes_user_names() -> None:
+    sql = drain_sql(("mon'itor",))
+    assert "NOT IN ('mon\\'itor', 'system user', 'event_scheduler')" in sql
 
 
 def test_rollback_order_after_each_step() -> None:
     p = simple()
     undo_of = {i: st.undo for i, st in enumerate(p.steps)}
-    assert undo_of[0] is None and undo_of[2] is None and undo_of[6] is None
-    # WAIT_GTID (7) times out: old primary writable again, then writes released there
-    back = rollback_steps(p, 7)
+    assert undo_of[0] is None and undo_of[2] is None and undo_of[3] is None
+    assert undo_of[7] is None
+    # the drain (2) failed (e.g. the old primary stopped answering): the held writes are
+    # released to the old primary, nothing else was changed
+    assert [(s.kind, s.server) for s in rollback_steps(p, 2)] == [
+        (StepKind.RELEASE_WRITES, "server1")]
+    # WAIT_GTID (8) times out: old primary writable again, then writes released there
+    back = rollback_steps(p, 8)
     assert [(s.kind, s.server, s.sql) for s in back] == [
         (StepKind.SQL, "server1", ("SET GLOBAL read_only=0",)),
         (StepKind.RELEASE_WRITES, "server1", ()),
     ]
-    # redirecting server3 (12) failed: everything since the hold is reversed, newest first
-    back = rollback_steps(p, 12)
+    # redirecting server3 (13) failed: everything since the hold is reversed, newest first
+    back = rollback_steps(p, 13)
     assert [s.description for s in back] == [
         "point server3 back at server1",
         "remove server1's connection to server2",
@@ -77,10 +112,10 @@ def test_rollback_order_after_each_step() -> None:
     assert "MASTER_PORT=3301" in back[0].sql[1] and back[3].sql[0].startswith("CHANGE MASTER")
     assert back[2].sql == ("SET GLOBAL read_only=1",)
     # publish failed: routing goes back to the old primary first
-    assert rollback_steps(p, 13)[0].kind is StepKind.PUBLISH
-    assert rollback_steps(p, 13)[0].server == "server1"
+    assert rollback_steps(p, 14)[0].kind is StepKind.PUBLISH
+    assert rollback_steps(p, 14)[0].server == "server1"
     # after the point of no return: nothing is undone
-    assert rollback_steps(p, 15) == ()
+    assert rollback_steps(p, 16) == ()
     assert rollback_steps(p, -1) == ()
 
 
@@ -108,6 +143,7 @@ def test_no_fencing_switch_only_for_tests() -> None:
     p = plan_switchover(c, REPL, fence=False)
     assert isinstance(p, Plan)
     assert StepKind.KILL_CLIENTS not in [s.kind for s in p.steps]
+    assert StepKind.DRAIN not in [s.kind for s in p.steps]  # the drain belongs to the fencing
     assert ("SET GLOBAL read_only=1",) not in [s.sql for s in p.steps if s.server == "server1"]
 
 
@@ -130,6 +166,7 @@ def test_dual_master_swaps_writable_role_without_change_master() -> None:
     assert [(s.kind, s.server) for s in p.steps] == [
         (StepKind.CHECK_REPLICATING, "server2"),
         (StepKind.HOLD_WRITES, "server1"),
+        (StepKind.DRAIN, "server1"),
         (StepKind.KILL_CLIENTS, "server1"),
         (StepKind.SQL, "server1"),
         (StepKind.KILL_CLIENTS, "server1"),
@@ -142,7 +179,7 @@ def test_dual_master_swaps_writable_role_without_change_master() -> None:
         (StepKind.CHECK_REPLICATING, "server1"),
     ]
     assert p.steps[-1].param("connection") == "peer"
-    assert [s.description for s in rollback_steps(p, 9)] == [
+    assert [s.description for s in rollback_steps(p, 10)] == [
         "route to server1 again", "make server2 read-only again",
         "make server1 writable again", "release the held writes to server1"]
     assert any("only the writable role moves" in n for n in p.notes)
