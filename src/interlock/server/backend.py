@@ -257,15 +257,7 @@ class BackendConnection(asyncio.Protocol):
             if first == 0xFF:
                 raise BackendRefused(parse_err(payload))
             if is_auth_switch(payload):
-                switch = parse_auth_switch(payload)
-                if switch.plugin != NATIVE_PASSWORD:
-                    raise errors.BackendError(
-                        1251,
-                        "08004",
-                        f"Server '{self.server.name}' asked for authentication plugin"
-                        f" '{switch.plugin}'; Interlock logs in with mysql_native_password only",
-                    )
-                self.nonce = switch.data[:20]
+                self.nonce = switched_nonce(self.server, payload)
                 self.send_packet(login.token(self.nonce), packet.seq + 1)
                 continue
             raise MalformedBackendPacket(f"unexpected packet 0x{first:02x} during authentication")
@@ -275,6 +267,19 @@ class BackendConnection(asyncio.Protocol):
         self.send_packet(bytes((Command.QUERY,)) + sql.encode(), 0)
         first = await self.read_packet()
         return await read_text_rows(self, first.payload)
+
+
+def switched_nonce(server: ServerConfig, payload: bytes) -> bytes:
+    """The new nonce of a server's auth switch request; only mysql_native_password is spoken."""
+    switch = parse_auth_switch(payload)
+    if switch.plugin != NATIVE_PASSWORD:
+        raise errors.BackendError(
+            1251,
+            "08004",
+            f"Server '{server.name}' asked for authentication plugin"
+            f" '{switch.plugin}'; Interlock logs in with mysql_native_password only",
+        )
+    return switch.data[:20]
 
 
 class MalformedBackendPacket(errors.BackendError):
@@ -570,15 +575,7 @@ class BackendLogin:
         if first == 0xFF:
             raise BackendRefused(parse_err(payload))
         if first == 0xFE:  # auth switch
-            switch = parse_auth_switch(payload)
-            if switch.plugin != NATIVE_PASSWORD:
-                raise errors.BackendError(
-                    1251,
-                    "08004",
-                    f"Server '{self.server.name}' asked for authentication plugin"
-                    f" '{switch.plugin}'; Interlock logs in with mysql_native_password only",
-                )
-            conn.nonce = switch.data[:20]
+            conn.nonce = switched_nonce(self.server, payload)
             conn.send_packet(self.login.token(conn.nonce), packet.seq + 1)
             return
         raise MalformedBackendPacket(f"unexpected packet 0x{first:02x} during authentication")

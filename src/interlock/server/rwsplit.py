@@ -79,7 +79,6 @@ from interlock.sql import classify
 from interlock.sql.kill import parse_kill
 from interlock.sql.kinds import Classification
 from interlock.wire.constants import Command
-from interlock.wire.errors import ProtocolError
 from interlock.wire.events import ResponseDone, StatementPrepared
 from interlock.wire.framing import (
     MAX_PAYLOAD,
@@ -145,14 +144,8 @@ class RWSplitSession(RWResponses):
                 self._pump()
             elif self._input.buffered > INPUT_HIGH:
                 self.client.gate.pause(FlowReason.BUSY)
-        except ClientError as exc:
-            self.fail(exc, seq=1)
-        except ProtocolError as exc:
-            log.warning("Session %d: malformed packet from client: %s", self.id, exc)
-            self.fail(errors.bad_handshake(), seq=1)
-        except Exception:  # one session's failure must never reach the listener
-            log.exception("Session %d: unexpected failure", self.id)
-            self.fail(errors.proxy_failure("internal error"), seq=1)
+        except Exception as exc:  # one session's failure must never reach the listener
+            self.client_input_failed(exc)
 
     def _pump(self) -> None:
         """Handle buffered client commands until one has to wait for a response."""

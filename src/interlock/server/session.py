@@ -180,12 +180,17 @@ class Session:
                         backend.write(data)
                         return
             self._feed(data)
-        except ClientError as exc:
+        except Exception as exc:  # one session's failure must never reach the listener
+            self.client_input_failed(exc)
+
+    def client_input_failed(self, exc: Exception) -> None:
+        """End the session for a failure while handling client input (called in ``except``)."""
+        if isinstance(exc, ClientError):
             self.fail(exc, seq=1)
-        except ProtocolError as exc:
+        elif isinstance(exc, ProtocolError):
             log.warning("Session %d: malformed packet from client: %s", self.id, exc)
             self.fail(errors.bad_handshake(), seq=1)
-        except Exception:  # one session's failure must never reach the listener
+        else:
             log.exception("Session %d: unexpected failure", self.id)
             self.fail(errors.proxy_failure("internal error"), seq=1)
 
