@@ -330,6 +330,8 @@ SERVICE: tuple[Param, ...] = (
     ignored("session_track_trx_state", BOOL, "false"),
     ignored("strip_db_esc", BOOL, "true"),
     ignored("user_accounts_file", PATH),
+    ignored("weightby", TEXT,
+            note="removed in MaxScale 6.0; Interlock has the server parameter `weight`"),
     ignored(
         "user_accounts_file_usage",
         EnumType(("add_when_load_ok", "file_only_always")),
