@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import uvloop
 
+from interlock.sandbox.process import stop_child
+
 
 class ServerSide(asyncio.Protocol):
     """The connection to the server: whatever it sends goes to the client."""
@@ -102,13 +104,7 @@ class Forwarder:
         return self.process.pid
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_child(self.process)
 
 
 def start(host: str, port: int, server_host: str, server_port: int,

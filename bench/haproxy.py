@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.sysbench import BenchError
-from interlock.sandbox.process import _preexec
+from interlock.sandbox.process import _preexec, stop_child
 from interlock.sandbox.proxy import read_first_packet
 
 BINARY_PATHS = ("/usr/sbin/haproxy",)
@@ -74,13 +74,7 @@ class HAProxy:
         return self.process.pid
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_child(self.process)
 
 
 def start(

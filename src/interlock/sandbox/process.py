@@ -169,3 +169,15 @@ def reap(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(5)
+
+
+def stop_child(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:
+    """SIGTERM a child process, SIGKILL it after ``timeout`` seconds; returns its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    return proc.returncode

@@ -8,7 +8,6 @@ the test fixtures and by ``interlock sandbox demo``.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from interlock.errors import SandboxError
-from interlock.sandbox.process import _preexec, tail
+from interlock.sandbox.process import _preexec, stop_child, tail
 
 HANDSHAKE_V10 = 0x0A
 ERR_PACKET = 0xFF
@@ -50,14 +49,7 @@ class ProxyHandle:
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout``; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.returncode
+        return stop_child(self.process, timeout)
 
 
 def read_first_packet(host: str, port: int, timeout: float = 2.0) -> bytes:
