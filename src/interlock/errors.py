@@ -28,3 +28,13 @@ class ConfigError(InterlockError):
 
 class SandboxError(InterlockError):
     """The local sandbox cluster could not be set up or driven."""
+
+
+class AdminError(InterlockError):
+    """A REST API request cannot be served; ``status`` is the HTTP status and the message goes
+    to the client in a JSON:API ``errors`` document (``interlock.admin``)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message

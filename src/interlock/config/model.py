@@ -31,8 +31,18 @@ class GlobalConfig:
     users_refresh_time: float = 30.0  # min seconds between account reloads on auth failure
     # (0 = no limit; negative = never reload on auth failure, as in MaxScale)
     users_refresh_interval: float = 0.0  # periodic account reload, 0 = off
-    admin_host: str = "127.0.0.1"  # REST API address (parsed now; the API lands with issue 7)
-    admin_port: int = 8989  # REST API port (parsed now; the API lands with issue 7)
+    # the admin listener: REST API, dashboard, /metrics (interlock.admin)
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8989
+    admin_enabled: bool = True
+    admin_auth: bool = True
+    admin_gui: bool = True
+    admin_log_auth_failures: bool = True
+    admin_ssl_cert: str | None = None
+    admin_ssl_key: str | None = None
+    admin_ssl_ca: str | None = None
+    admin_jwt_max_age: float = 86400.0  # longest token lifetime a client may ask for
+    datadir: str | None = None  # state directory (admin users, generated password, .secrets)
     # logging (interlock.log.LogSettings); MaxScale's defaults
     log_throttling: tuple[int, float, float] = (10, 1.0, 10.0)  # count, window s, suppress s
     log_format: str = "maxscale"  # or "json" (Interlock extension)

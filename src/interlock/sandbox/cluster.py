@@ -29,13 +29,14 @@ from interlock.sandbox import accounts, interlock_cnf, mycnf, process, replicati
 from interlock.sandbox.binaries import check_all
 from interlock.sandbox.model import SPEC_FILE, Role, SandboxServer, SandboxSpec
 from interlock.sandbox.params import ConnParams
-from interlock.sandbox.ports import taken_ports
+from interlock.sandbox.ports import port_is_free, taken_ports
 
 log = get_logger(__name__)
 
 START_TIMEOUT = 60.0
 REPLICATION_TIMEOUT = 60.0
 CONFIG_FILE = "interlock.cnf"
+DEFAULT_ADMIN_PORT = 8989  # MaxScale's admin_port
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes including the terminating NUL
 
 
@@ -219,8 +220,9 @@ class Sandbox:
         listener_port: int | None = None,
         tls: bool = True,
         overrides: interlock_cnf.Overrides | None = None,
+        admin_port: int | None = None,
     ) -> str:
-        return interlock_cnf.render(self, listener_port, tls, overrides)
+        return interlock_cnf.render(self, listener_port, tls, overrides, admin_port)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -331,7 +333,9 @@ class Sandbox:
         (self.dir / SPEC_FILE).write_text(self.spec.to_json(self._initialized))
 
     def _write_config(self) -> None:
-        self.config_path.write_text(self.render_config())
+        # the demo's config: the admin API on MaxScale's port when it is free
+        admin = DEFAULT_ADMIN_PORT if port_is_free(DEFAULT_ADMIN_PORT, self.spec.host) else None
+        self.config_path.write_text(self.render_config(admin_port=admin))
 
     def _write_cnfs(self) -> None:
         files = tls.generate(self.dir / "tls")

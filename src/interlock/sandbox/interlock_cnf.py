@@ -9,9 +9,11 @@ to ``None`` (drops the section); unknown sections are added, so a test can write
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from interlock.sandbox.model import Role
+from interlock.sandbox.ports import find_free_block
 
 if TYPE_CHECKING:
     from interlock.sandbox.cluster import Sandbox
@@ -24,11 +26,19 @@ SERVICE = "Read-Write-Service"
 LISTENER = "Read-Write-Listener"
 
 
-def sections(sb: Sandbox, listener_port: int | None = None, tls: bool = True) -> Sections:
+def sections(sb: Sandbox, listener_port: int | None = None, tls: bool = True,
+             admin_port: int | None = None) -> Sections:
+    """The sandbox's config; the admin API on ``admin_port`` (None: a free port picked now)
+    with its state (admin users, generated password) in ``<sandbox>/interlock``."""
     names = ",".join(server.name for server in sb.servers)
     monitor, service = sb.spec.account(Role.MONITOR), sb.spec.account(Role.SERVICE)
     repl = sb.spec.account(Role.REPLICATION)
-    config: Sections = {"maxscale": {"threads": "auto"}}
+    config: Sections = {"maxscale": {
+        "threads": "auto",
+        "admin_host": sb.spec.host,
+        "admin_port": str(admin_port if admin_port is not None else find_free_block(1)),
+        "datadir": str(state_dir(sb)),
+    }}
     for server in sb.servers:
         config[server.name] = {
             "type": "server",
@@ -67,6 +77,11 @@ def sections(sb: Sandbox, listener_port: int | None = None, tls: bool = True) ->
     return config
 
 
+def state_dir(sb: Sandbox) -> Path:
+    """Where the sandbox's proxies keep their state (``datadir``)."""
+    return sb.dir / "interlock"
+
+
 def apply_overrides(config: Sections, overrides: Overrides) -> Sections:
     result = {name: dict(keys) for name, keys in config.items()}
     for name, keys in overrides.items():
@@ -95,5 +110,7 @@ def render(
     listener_port: int | None = None,
     tls: bool = True,
     overrides: Overrides | None = None,
+    admin_port: int | None = None,
 ) -> str:
-    return to_text(apply_overrides(sections(sb, listener_port, tls), overrides or {}))
+    return to_text(apply_overrides(sections(sb, listener_port, tls, admin_port),
+                                   overrides or {}))

@@ -17,6 +17,7 @@ import signal
 import sys
 
 from interlock import __version__
+from interlock.admin.http import AdminServer
 from interlock.config.model import Config, MonitorConfig, ServerConfig, ServiceConfig
 from interlock.errors import InterlockError
 from interlock.log import get_logger, reopen
@@ -62,6 +63,7 @@ class Proxy:
         for name, service in self.services.items():
             service.write_gate = self.write_gate(name)
         self.listeners: list[asyncio.AbstractServer] = []
+        self.admin: AdminServer | None = None
         self._stopped = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -91,6 +93,9 @@ class Proxy:
             *(self._log_version(server) for server in self.config.servers.values()),
             *(svc.accounts.load() for svc in self.services.values()),
         )
+        if self.config.global_.admin_enabled:  # before the listeners: up once they answer
+            self.admin = AdminServer(self)
+            await self.admin.start()
         for name, cfg in self.config.listeners.items():
             service = self.services[cfg.service]
             ctx = ListenerContext(
@@ -137,6 +142,8 @@ class Proxy:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        if self.admin is not None:
+            await self.admin.stop()
         for monitor in self.monitors.values():
             await monitor.stop()
         for server in self.listeners:

@@ -13,8 +13,10 @@ The session is built in three layers, each a module: this one; responses from th
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
+from interlock.advisor.observations import CloseReason
 from interlock.config.model import ServerConfig
 from interlock.errors import ClientError
 from interlock.log import get_logger
@@ -59,7 +61,8 @@ class RWSessionBase(Session):
 
     def __init__(self, client: ClientConnection, conn: BackendConnection, login: Login,
                  service: ServiceRuntime) -> None:
-        super().__init__(client, conn, login, service.topology.load(conn.server.name))
+        super().__init__(client, conn, login, service.topology.load(conn.server.name),
+                         service.observations)
         self.service = service
         self.settings = service.settings
         self._primary = primary = Link(conn.server, is_primary=True)
@@ -220,6 +223,20 @@ class RWSessionBase(Session):
 
     def backend_thread_id(self) -> int:
         return self._primary.conn.thread_id if self._primary.conn and not self.closed else 0
+
+    def servers(self) -> tuple[str, ...]:
+        return tuple(name for name, link in self._links.items() if link.conn is not None)
+
+    def close_reason(self) -> CloseReason:
+        """(Session's) and TIMEOUT when the keepalive closes a client idle past the service's
+        client idle limit (``wait_timeout``): the same test as its tick (which calls
+        ``close()`` without saying why)."""
+        limit = self.service.client_idle_limit
+        if (self.ended is None and not self._quitting and limit > 0 and self._current is None
+                and not self._busy
+                and time.monotonic() - self.keepalive._client_at >= limit):
+            return CloseReason.TIMEOUT
+        return super().close_reason()
 
     def close(self) -> None:
         if self.closed:

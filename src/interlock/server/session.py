@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import TYPE_CHECKING
 
+from interlock.advisor.observations import CloseReason
 from interlock.errors import ClientError
 from interlock.log import get_logger
 from interlock.routing.topology import ServerLoad
@@ -34,7 +36,7 @@ from interlock.server.backend import BackendConnection, Login
 from interlock.server.flow import Reason
 from interlock.server.registry import is_proxy_id
 from interlock.sql.kill import parse_kill
-from interlock.wire.constants import Command
+from interlock.wire.constants import Command, ErrorCode
 from interlock.wire.errors import ProtocolError
 from interlock.wire.framing import (
     MAX_PAYLOAD,
@@ -51,6 +53,7 @@ from interlock.wire.response import (
 )
 
 if TYPE_CHECKING:
+    from interlock.advisor.observations import SessionObservations
     from interlock.server.client import ClientConnection
 
 log = get_logger(__name__)
@@ -103,11 +106,13 @@ class Session:
         "_load",
         "_partial",
         "_quitting",
+        "_rec",
         "_remaining",
         "_task",
         "backend",
         "client",
         "closed",
+        "ended",
         "id",
         "login",
         "reply_seq",
@@ -119,6 +124,7 @@ class Session:
         backend: BackendConnection,
         login: Login,
         load: ServerLoad | None = None,
+        recorder: SessionObservations | None = None,
     ) -> None:
         self.client = client
         self.id = client.session_id
@@ -141,6 +147,20 @@ class Session:
         self._load = load  # the server's live counters (readconnroute: connections)
         if load is not None:
             load.connections += 1
+        # the service's Method 2 recorder (interlock.advisor.observations): one call per
+        # command and per completed response, one at login and one at the close
+        self._rec = recorder
+        self.ended: CloseReason | None = None  # why the proxy is ending it (None: not yet)
+
+    def opened(self) -> None:
+        """The client's login succeeded (its OK was sent)."""
+        if self._rec is not None:
+            self._rec.session_opened(self.id, time.monotonic())
+
+    def arrived(self) -> None:
+        """A command arrived from the client (the recorder's idle gap ends)."""
+        if self._rec is not None:
+            self._rec.statement(self.id, time.monotonic())
 
     # -- routing seam ------------------------------------------------------------------------
 
@@ -176,6 +196,9 @@ class Session:
                         action == QUERY
                         and (length > KILL_MAX or _KILL_HINT.search(data, 5, 261) is None)
                     ):
+                        rec = self._rec
+                        if rec is not None:
+                            rec.statement(self.id, time.monotonic())
                         tracker.start(command, data[4 : 4 + HEAD])
                         backend.write(data)
                         return
@@ -240,6 +263,7 @@ class Session:
                 need = min(length, HEAD)
                 if size - pos - 4 < need:
                     break
+                self.arrived()
                 tracker.start(command, buf[pos + 4 : pos + 4 + need])
                 self._continued = length == MAX_PAYLOAD
                 self._remaining = length
@@ -252,6 +276,7 @@ class Session:
                 seq = buf[pos + 3]
                 if start < pos:
                     out.append(buf[start:pos])
+                self.arrived()
                 self.client.write(errors.err_packet(errors.unknown_command(), seq + 1))
                 log.warning("Session %d: rejected unsupported command 0x%02x", self.id, command)
                 self._discard = True
@@ -267,6 +292,7 @@ class Session:
                 break
             packet = Packet(buf[pos + 3], buf[pos + 4 : end])
             if action in (QUERY, PROCESS_KILL):
+                self.arrived()
                 payload = self._rewrite_kill(action, packet.payload)
                 if payload is not packet.payload:
                     if start < pos:
@@ -287,6 +313,7 @@ class Session:
                 return
             if start < pos:
                 out.append(buf[start:pos])
+            self.arrived()
             self._flush(backend, buf, start, pos, out, whole=False)
             self._held = bytearray(buf[end:])
             self.client.gate.pause(Reason.BUSY)
@@ -377,9 +404,13 @@ class Session:
             )
             return
         self.client.write(data)
+        if not events:
+            return
+        rec = self._rec
+        if rec is not None and backend.tracker.idle:  # every response complete: idle from now
+            rec.idle(self.id, time.monotonic())
         # usually one ResponseDone and nothing held: nothing to do
-        if events and (len(events) > 1 or self._held is not None
-                       or type(events[0]) is not ResponseDone):
+        if len(events) > 1 or self._held is not None or type(events[0]) is not ResponseDone:
             try:
                 self._events(backend, events)
             except Exception:  # one session's failure must never reach the listener
@@ -401,6 +432,11 @@ class Session:
             self.close()
             return
         tracker = backend.tracker
+        if tracker.idle and self._rec is not None:
+            now = time.monotonic()
+            idle = self._rec.idle_for(self.id, now)
+            if idle is not None:
+                self._rec.backend_lost_idle(backend.server.name, now, idle)
         seq = 1 if tracker.idle else tracker.next_seq
         reason = str(exc) if exc else "connection closed by the server"
         log.warning(
@@ -449,6 +485,8 @@ class Session:
         except asyncio.CancelledError:
             return
         self._task = None
+        if self._rec is not None:
+            self._rec.idle(self.id, time.monotonic())
         if not self.closed:
             self._release_held()
 
@@ -458,18 +496,36 @@ class Session:
         """Send ``error`` to the client and end the session."""
         if self.closed:
             return
+        if self.ended is None:
+            self.ended = _ended_by(error)
         self.client.write(errors.err_packet(error, seq))
         self.close()
 
     def client_lost(self) -> None:
         if not self.closed:
             log.info("Session %d: client disconnected", self.id)
+            if self.ended is None:
+                self.ended = CloseReason.VANISHED
         self.close()
+
+    def servers(self) -> tuple[str, ...]:
+        """The servers this session has a backend connection to (admin API, forced
+        maintenance)."""
+        return (self.backend.server.name,)
+
+    def close_reason(self) -> CloseReason:
+        """How the session ends (for the recorder): COM_QUIT, else what ended it, else the
+        proxy closed it (shutdown, an admin action)."""
+        if self._quitting:
+            return CloseReason.QUIT
+        return self.ended if self.ended is not None else CloseReason.KILLED
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        if self._rec is not None:
+            self._rec.session_closed(self.id, time.monotonic(), self.close_reason())
         if self._load is not None:
             self._load.connections -= 1
         if self._task is not None and not self._task.done():
@@ -481,3 +537,11 @@ class Session:
         self.backend.congestion.link(None)
         self.backend.close()
         self.client.close()
+
+
+def _ended_by(error: ClientError) -> CloseReason:
+    """The close reason of a session failed with ``error``: a lost or unreachable backend, or
+    another error."""
+    if isinstance(error, errors.BackendError) or error.code == ErrorCode.SERVER_LOST:
+        return CloseReason.BACKEND_LOST
+    return CloseReason.ERROR

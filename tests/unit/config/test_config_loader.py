@@ -301,11 +301,11 @@ def test_same_port_on_different_addresses_is_fine(cnf: Callable[[str], Config]) 
     assert set(cnf(text).listeners) == {"Read-Write-Listener", "L2"}
 
 
-def test_a_warning_names_the_alias_that_was_used(cnf: Callable[[str], Config]) -> None:
+def test_an_alias_sets_its_parameter(cnf: Callable[[str], Config]) -> None:
     text = BASE.replace("[maxscale]\n", "[maxscale]\nadmin_ssl_ca_cert=/tmp/ca.pem\n")
     config = cnf(text)
-    assert len(config.warnings) == 1
-    assert "parameter 'admin_ssl_ca_cert' is accepted but ignored" in config.warnings[0]
+    assert config.warnings == ()
+    assert config.global_.admin_ssl_ca == "/tmp/ca.pem"
 
 
 def test_an_alias_of_a_supported_parameter_sets_its_field(cnf: Callable[[str], Config]) -> None:

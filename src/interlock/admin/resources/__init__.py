@@ -1,0 +1,1 @@
+"""REST resources in MaxScale's shape; each module exports ``ROUTES``."""

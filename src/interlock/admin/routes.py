@@ -1,0 +1,57 @@
+"""The REST API's route table: each resource module exports ``ROUTES`` (a tuple of
+:class:`Route`); ``interlock.admin.http`` mounts them and the OpenAPI document lists them.
+
+A handler is ``async (ctx, request) -> JsonObject | None``: a JSON document (200) or None (204
+No Content, MaxScale's answer to a successful action).  It raises
+:class:`~interlock.errors.AdminError` for a failure; the server turns that into a JSON:API
+``errors`` document with the status.  Requests other than GET/HEAD need an ``admin`` account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from interlock.admin.jsonapi import JsonObject
+from interlock.errors import AdminError
+
+if TYPE_CHECKING:
+    from interlock.admin.context import AdminContext
+
+Handler = Callable[["AdminContext", web.Request],
+                   Awaitable[JsonObject | web.StreamResponse | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str  # GET, POST, PUT, PATCH, DELETE
+    path: str  # aiohttp pattern, e.g. "/v1/servers/{name}"
+    handler: Handler
+    summary: str  # one line, for the OpenAPI document
+    query: tuple[str, ...] = ()  # accepted query parameters (documented)
+    body: dict[str, Any] | None = field(default=None)  # JSON schema of the request body
+
+
+def query_flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name)
+    if value is None:
+        return False
+    if value.lower() in ("", "1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise AdminError(400, f"query parameter {name}={value!r}: expected true or false")
+
+
+async def json_body(request: web.Request) -> JsonObject:
+    """The request's JSON object body (400 when it is not one)."""
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise AdminError(400, f"the request body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise AdminError(400, "the request body must be a JSON object")
+    return body
