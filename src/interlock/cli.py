@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "advise": "interlock.advisor.cli",
     "keys": "interlock.config.keys_cli",
     "passwd": "interlock.config.keys_cli",
+    "ctl": "interlock.admin.ctl.cli",
 }
 
 
