@@ -42,6 +42,7 @@ RESOURCE_MODULES = (
     "interlock.admin.resources.events",
     "interlock.admin.resources.runtime",
     "interlock.admin.resources.advisor",
+    "interlock.admin.resources.tls",
     "interlock.admin.metrics",
     "interlock.admin.openapi",
     "interlock.admin.dashboard",
@@ -96,6 +97,9 @@ async def _errors(request: web.Request,
             if header in exc.headers:
                 response.headers[header] = exc.headers[header]
         return response
+    except Exception as exc:  # a bug: still a JSON answer, and the traceback in the log
+        log.exception("Admin API: %s %s failed", request.method, request.path)
+        return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
 
 
 @web.middleware
@@ -222,10 +226,20 @@ class AdminServer:
         log.notice("Admin API listening on %s://%s:%d/", "https" if self.tls else "http",
                    g.admin_host, g.admin_port)
 
-    def reload_tls(self) -> None:
-        """Load admin_ssl_cert/key again (new connections use them)."""
-        if self.tls is not None and self.config.admin_ssl_cert and self.config.admin_ssl_key:
-            self.tls.load_cert_chain(self.config.admin_ssl_cert, self.config.admin_ssl_key)
+    def reload_tls(self) -> bool:
+        """Load admin_ssl_cert/key again into the listener's context (new connections use
+        them; the site keeps the context object).  They are loaded into a scratch context
+        first, so a file that does not load changes nothing (AdminError 400).  False: the
+        admin listener does not use TLS."""
+        g = self.config
+        if self.tls is None or not (g.admin_ssl_cert and g.admin_ssl_key):
+            return False
+        try:
+            tls_context(g)
+            self.tls.load_cert_chain(g.admin_ssl_cert, g.admin_ssl_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise AdminError(400, f"admin_ssl_cert/admin_ssl_key: {exc}") from exc
+        return True
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -1,25 +1,37 @@
 """Load a maxscale.cnf-shaped file into a validated :class:`Config`.
 
-``load_config(path)`` reads the file (``ini.py``), checks every section against its parameter
-table (``tables.py``, ``modules.py``), checks the references between objects
+``load_config(path)`` reads the file (``ini.py``), then the persisted runtime changes (every
+``*.cnf`` of ``persistdir``, in name order: a section there replaces the main file's section of
+the same name whole, or adds an object; ``runtime.merge``), checks every section against its
+parameter table (``tables.py``, ``modules.py``), checks the references between objects
 (``crossref.py``), and either returns the whole configuration or raises one
-:class:`ConfigFileError` (a :class:`ConfigError`) listing every problem, one per line, so
-nothing starts half-configured.  Accepted-but-ignored MaxScale parameters produce warnings:
-logged once each by ``load_config`` and kept in ``Config.warnings``.
+:class:`ConfigFileError` (a :class:`ConfigError`) listing every problem, one per line, each
+naming the file it is in, so nothing starts half-configured.  Accepted-but-ignored MaxScale
+parameters produce warnings: logged once each by ``load_config`` and kept in
+``Config.warnings``.  :func:`validate` checks sections edited at runtime the same way.
 
-Relative paths resolve against the directory of the file.  Pure: no sockets, no event loop.
+Relative paths resolve against the directory of the file they are in.  Pure: no sockets, no
+event loop.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from interlock.config import crossref, secrets
 from interlock.config.diagnostics import Diagnostics
 from interlock.config.ini import IniEntry, IniSection, parse_ini
+from interlock.config.layers import (
+    Layers,
+    Placed,
+    SourcedDiagnostics,
+    merge,
+    persistdir_for,
+    read_persisted,
+)
 from interlock.config.model import (
     Config,
     GlobalConfig,
@@ -44,6 +56,7 @@ from interlock.config.values import (
     PathType,
     did_you_mean,
     nearest,
+    parse_bool,
 )
 from interlock.log import get_logger
 
@@ -72,8 +85,17 @@ class _Ignored:
     uses: list[tuple[str, int]] = field(default_factory=list)  # (section, line)
 
 
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A validated configuration and the sections it was built from."""
+
+    layers: Layers
+    config: Config
+
+
 def load_config(path: str | os.PathLike[str]) -> Config:
-    """Parse and validate ``path``; log each warning once.  Raises ConfigError."""
+    """Parse and validate ``path`` and the persisted runtime changes; log each warning once.
+    Raises ConfigError."""
     config = parse_config(path)
     for warning in config.warnings:
         log.warning(warning)
@@ -82,25 +104,83 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 def parse_config(path: str | os.PathLike[str]) -> Config:
     """Like :func:`load_config` without logging: warnings are only in ``Config.warnings``."""
+    return load_layers(path).config
+
+
+def load_layers(path: str | os.PathLike[str]) -> Loaded:
+    """The main file ``path`` and, unless ``load_persisted_configs=false``, every ``*.cnf`` of
+    ``persistdir`` merged over it, validated as one configuration."""
     shown = os.fspath(path)
-    diag = Diagnostics(shown)
+    diag = SourcedDiagnostics(shown)
     text = _read(shown, diag)
     diag.raise_if_errors()
-    return parse_text(text or "", shown, diag)
+    sections = list(_sections(text or "", diag))
+    persistdir, enabled = _persist_settings(sections, _base(shown))
+    persisted = read_persisted(persistdir, diag, lambda p: _read(p, diag)) if enabled else []
+    merged = merge(shown, sections, persistdir, persisted)
+    for problem in merged.errors:
+        diag.reading = problem.path
+        diag.error(problem.text, problem.line, problem.section)
+    for problem in merged.warnings:
+        diag.reading = problem.path
+        diag.warning(problem.text, problem.line, problem.section)
+    diag.reading = None
+    return Loaded(merged.layers, _validate(merged.layers, diag))
 
 
-def parse_text(text: str, path: str, diag: Diagnostics | None = None) -> Config:
-    """Validate config ``text`` as if read from ``path`` (relative paths start at its dir)."""
-    diag = diag or Diagnostics(path)
-    base = os.path.dirname(os.path.abspath(path))
-    ignored: dict[str, _Ignored] = {}
+def validate(layers: Layers) -> Config:
+    """Check ``layers`` (e.g. after a runtime change) exactly as a file; raises
+    :class:`ConfigFileError` with every error."""
+    return _validate(layers, SourcedDiagnostics(layers.main))
+
+
+def parse_text(text: str, path: str) -> Config:
+    """Validate config ``text`` as if read from ``path`` (relative paths start at its dir);
+    the persisted directory is not read."""
+    diag = SourcedDiagnostics(path)
     sections = list(_sections(text, diag))
-    checked = [_check(s, base, diag, ignored) for s in sections]
+    persistdir, _ = _persist_settings(sections, _base(path))
+    layers = Layers(path, persistdir, tuple(Placed(s, path) for s in sections),
+                    frozenset(s.name for s in sections))
+    return _validate(layers, diag)
+
+
+def _validate(layers: Layers, diag: SourcedDiagnostics) -> Config:
+    diag.paths = {p.name: p.path for p in layers.sections}
+    ignored: dict[str, _Ignored] = {}
+    sections = [p.section for p in layers.sections]
+    checked = [_check(p.section, layers.base(p), diag, ignored) for p in layers.sections]
     crossref.check(checked, diag)
-    _decrypt_passwords(sections, checked, base, diag)
+    _decrypt_passwords(sections, checked, _base(layers.main), diag)
     _warn_ignored(ignored, diag)
     diag.raise_if_errors()
-    return _build(path, checked, diag.warnings)
+    config = _build(layers.main, checked, diag.warnings)
+    return replace(config, global_=replace(config.global_, persistdir=layers.persistdir))
+
+
+def _base(path: str) -> str:
+    return os.path.dirname(os.path.abspath(path))
+
+
+def _persist_settings(sections: list[IniSection], base: str) -> tuple[str, bool]:
+    """``persistdir`` (resolved; default under datadir) and ``load_persisted_configs`` from
+    the main file's global section, read before validation (bad values are reported by it;
+    a bad ``load_persisted_configs`` means nothing is read)."""
+    glob = next((s for s in sections if s.name.lower() == GLOBAL_SECTION), None)
+
+    def raw(key: str) -> str | None:
+        entry = glob.get(key) if glob is not None else None
+        return entry.value.strip() if entry is not None and entry.value.strip() else None
+
+    def path(key: str) -> str | None:
+        value = raw(key)
+        return os.path.normpath(os.path.join(base, value)) if value else None
+
+    try:
+        enabled = parse_bool(raw("load_persisted_configs") or "true")
+    except ConfigValueError:
+        enabled = False
+    return persistdir_for(path("persistdir"), path("datadir")), enabled
 
 
 def _read(path: str, diag: Diagnostics) -> str | None:

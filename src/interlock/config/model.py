@@ -31,6 +31,7 @@ class GlobalConfig:
     users_refresh_time: float = 30.0  # min seconds between account reloads on auth failure
     # (0 = no limit; negative = never reload on auth failure, as in MaxScale)
     users_refresh_interval: float = 0.0  # periodic account reload, 0 = off
+    shutdown_timeout: float = 10.0  # SIGTERM: how long running statements may finish (Interlock)
     # the admin listener: REST API, dashboard, /metrics (interlock.admin)
     admin_host: str = "127.0.0.1"
     admin_port: int = 8989
@@ -43,6 +44,10 @@ class GlobalConfig:
     admin_ssl_ca: str | None = None
     admin_jwt_max_age: float = 86400.0  # longest token lifetime a client may ask for
     datadir: str | None = None  # state directory (admin users, generated password, .secrets)
+    # runtime changes (REST API, `interlock ctl`): written here, read after the main file at
+    # start; the loader puts <datadir>/interlock.cnf.d here when datadir is set and this is not
+    persistdir: str = "/var/lib/interlock/interlock.cnf.d"
+    load_persisted_configs: bool = True
     # logging (interlock.log.LogSettings); MaxScale's defaults
     log_throttling: tuple[int, float, float] = (10, 1.0, 10.0)  # count, window s, suppress s
     log_format: str = "maxscale"  # or "json" (Interlock extension)
@@ -94,6 +99,7 @@ class RouterParams:
     retry_failed_reads: bool = True
     transaction_replay: bool = False
     transaction_replay_attempts: int = 5
+    transaction_replay_commit_marker: str = ""  # Interlock: schema.table; "": off
     transaction_replay_max_size: int = 1024 * 1024
     transaction_replay_timeout: float = 30.0
     router_options: tuple[str, ...] = ("running",)  # readconnroute

@@ -8,6 +8,9 @@ fill ``ServiceConfig.routing``; the others are accepted with a warning.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from interlock.config.params import Param, ignored, supported
 from interlock.config.values import (
     BOOL,
@@ -18,6 +21,7 @@ from interlock.config.values import (
     PATH,
     SIZE,
     TEXT,
+    ConfigValueError,
     CountOrPercentType,
     EnumListType,
     EnumType,
@@ -39,6 +43,29 @@ _CRITERIA = EnumType(
         "least_global_connections",
     )
 )
+
+
+class _TableName:
+    """``schema.table`` of plain identifiers (letters, digits, ``_``, ``$``), or empty: off."""
+
+    _NAME = re.compile(r"[A-Za-z0-9_$]{1,64}\.[A-Za-z0-9_$]{1,64}")
+
+    @property
+    def form(self) -> str:
+        return "table"
+
+    @property
+    def expected(self) -> str:
+        return "schema.table (letters, digits, _ and $), or empty"
+
+    def parse(self, raw: str) -> str:
+        value = raw.strip()
+        if value and self._NAME.fullmatch(value) is None:
+            raise ConfigValueError(f"'{raw}' is not a table name", self.expected)
+        return value
+
+    def render(self, value: Any) -> str:
+        return str(value)
 
 
 def _rw(name: str, vtype: ValueType, default: str, *, aliases: tuple[str, ...] = (),
@@ -81,6 +108,9 @@ READWRITESPLIT: tuple[Param, ...] = (
     _rw("transaction_replay", BOOL, "false",
         note="replay the open transaction on a new primary connection, results checksummed"),
     _rw("transaction_replay_attempts", COUNT, "5"),
+    _rw("transaction_replay_commit_marker", _TableName(), "",
+        note="Interlock: schema.table of the commit marker that establishes the outcome of a"
+             " COMMIT lost in flight (docs/failover.md); empty: off"),
     ignored(
         "transaction_replay_checksum",
         EnumType(("full", "result_only", "no_insert_id")),

@@ -111,7 +111,12 @@ GLOBAL: tuple[Param, ...] = (
     ),
     ignored("dump_last_statements", EnumType(("never", "on_close", "on_error")), "never"),
     ignored("host_cache_size", COUNT, "128"),
-    ignored("load_persisted_configs", BOOL, "true"),
+    supported(
+        "load_persisted_configs",
+        BOOL,
+        "true",
+        note="read the runtime changes saved in persistdir at start (after the main file)",
+    ),
     ignored("local_address", HOST),
     ignored("log_augmentation", COUNT, "0"),
     supported("log_debug", BOOL, "false"),
@@ -136,7 +141,13 @@ GLOBAL: tuple[Param, ...] = (
     supported("ms_timestamp", BOOL, "false"),
     ignored("passive", BOOL, "false"),
     ignored("persist_runtime_changes", BOOL, "true"),
-    ignored("persistdir", PATH, "/var/lib/maxscale/maxscale.cnf.d"),
+    supported(
+        "persistdir",
+        PATH,
+        "/var/lib/maxscale/maxscale.cnf.d",
+        note="where runtime changes (REST API, `interlock ctl`) are saved, one NAME.cnf per "
+        "object; unset: DATADIR/interlock.cnf.d when datadir is set",
+    ),
     ignored("piddir", PATH, "/var/run/maxscale"),
     ignored("query_classifier_cache_size", SIZE, "15% of memory"),
     ignored("rebalance_period", DURATION, "0s"),
@@ -147,6 +158,12 @@ GLOBAL: tuple[Param, ...] = (
         "secretsdir", PATH, "datadir", field=None, note="directory of the key file `.secrets`"
     ),
     ignored("session_trace", COUNT, "0"),
+    supported(
+        "shutdown_timeout",
+        DURATION,
+        note="Interlock extension: on SIGTERM, how long running statements may finish before "
+        "their sessions are closed (idle sessions close at once); 0s = no wait",
+    ),
     ignored("skip_name_resolve", BOOL, "false"),
     ignored("sql_mode", EnumType(("default", "oracle")), "default"),
     ignored("substitute_variables", BOOL, "false"),

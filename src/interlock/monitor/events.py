@@ -3,11 +3,14 @@
 Every state change the monitor sees and every decision or action it takes is an
 :class:`Event` (time, server, old state, new state, reason).  :func:`state_changes` derives the
 state-change events of a tick from two cluster states; the loop adds decisions and actions
-itself.  :class:`EventHistory` keeps the last ``capacity`` events (a ring buffer).
+itself.  :class:`EventHistory` keeps the last ``capacity`` events (a ring buffer) and numbers
+them: every appended event gets the next number of one process-wide sequence, so an id stays
+the same while the event is kept, is never reused, and orders the events of all monitors.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,6 +78,10 @@ def _reason(name: str, old: ServerState, new: ServerState, cluster: ClusterState
     return "state changed"
 
 
+#: event ids: one sequence for the whole process (the admin API merges all monitors' events)
+_SEQUENCE = itertools.count(1)
+
+
 class EventHistory:
     """The last ``capacity`` events, oldest first."""
 
@@ -82,6 +89,7 @@ class EventHistory:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self._events: deque[Event] = deque(maxlen=capacity)
+        self._ids: deque[int] = deque(maxlen=capacity)  # the id of each kept event
         self.dropped = 0  # events that fell out of the buffer
 
     @property
@@ -93,6 +101,7 @@ class EventHistory:
         if len(self._events) == self.capacity:
             self.dropped += 1
         self._events.append(event)
+        self._ids.append(next(_SEQUENCE))
 
     def extend(self, events: tuple[Event, ...] | list[Event]) -> None:
         for event in events:
@@ -109,6 +118,11 @@ class EventHistory:
         if count <= 0:
             return ()
         return tuple(self._events)[-count:]
+
+    def numbered(self, after: int = 0) -> tuple[tuple[int, Event], ...]:
+        """``(id, event)`` of the kept events with an id above ``after``, oldest first."""
+        return tuple((ident, event) for ident, event in zip(self._ids, self._events, strict=True)
+                     if ident > after)
 
     def for_server(self, name: str) -> tuple[Event, ...]:
         return tuple(e for e in self._events if e.server == name)

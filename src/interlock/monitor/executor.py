@@ -20,6 +20,7 @@ primary (``read_only`` and ``KILL CONNECTION``) does.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -151,8 +152,9 @@ class PlanOutcome:
         if failed is None:
             return f"{head} done in {self.seconds:.3f}s"
         undone = "; rolled back" if self.rollback else ""
+        left = f". {failed.step.if_failed}" if failed.step.if_failed else ""
         return (f"{head} failed at step {self.results.index(failed) + 1} "
-                f"({failed.step.description}): {failed.error}{undone}")
+                f"({failed.step.description}): {failed.error}{undone}{left}")
 
 
 # -- the executor -----------------------------------------------------------------------------
@@ -357,6 +359,46 @@ class Executor:
     async def _publish(self, step: Step) -> None:
         await self.publish(step.server, step.param("demoted") or None)
 
+    async def _events(self, step: Step, want: Callable[[str, str], bool], action: str
+                      ) -> list[tuple[str, str]]:
+        """``ALTER EVENT `db`.`name` <action>`` for each event ``want(name, status)`` accepts,
+        with the binary log off for the session (the change stays on this server)."""
+        link = self._link(step.server)
+        rows = await link.query(SQL_EVENTS, step.timeout)
+        found = [(r["db"] or "", r["name"] or "", r["status"] or "") for r in rows]
+        chosen = [(db, name) for db, name, status in found if want(f"{db}.{name}", status)]
+        if not chosen:
+            return chosen
+        await link.query("SET SESSION sql_log_bin=0", step.timeout)
+        try:
+            for db, name in chosen:
+                await link.query(f"ALTER EVENT {_ident(db)}.{_ident(name)} {action}",
+                                 step.timeout)
+        finally:
+            await link.query("SET SESSION sql_log_bin=1", step.timeout)
+        log.notice("[%s] %s: %s", step.server, action.lower(),
+                   ", ".join(f"{db}.{name}" for db, name in chosen))
+        return chosen
+
+    async def _disable_events(self, step: Step) -> None:
+        done = await self._events(step, lambda _, status: status == "ENABLED",
+                                  "DISABLE ON SLAVE")
+        if step.output:
+            self._context[step.output] = json.dumps([f"{db}.{name}" for db, name in done])
+
+    async def _enable_events(self, step: Step) -> None:
+        names = {n for key in step.inputs for n in json.loads(self._context.get(key, "[]"))}
+        await self._events(step, lambda name, status: name in names and status != "ENABLED",
+                           "ENABLE")
+
+
+SQL_EVENTS = ("SELECT EVENT_SCHEMA AS db, EVENT_NAME AS name, STATUS AS status "
+              "FROM information_schema.EVENTS")
+
+
+def _ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
 
 def _replication_problem(status: SlaveStatus, source: str, max_lag: float | None) -> str:
     """What keeps ``status`` from being "replicating from ``source``" ('' when nothing)."""
@@ -385,5 +427,7 @@ _HANDLERS: dict[StepKind, Callable[[Executor, Step], Awaitable[None]]] = {
     StepKind.HOLD_WRITES: Executor._hold,
     StepKind.RELEASE_WRITES: Executor._release,
     StepKind.PUBLISH: Executor._publish,
+    StepKind.DISABLE_EVENTS: Executor._disable_events,
+    StepKind.ENABLE_EVENTS: Executor._enable_events,
 }
 

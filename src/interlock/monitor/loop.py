@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from interlock.config.model import MonitorConfig, ServerConfig
@@ -39,6 +41,7 @@ from interlock.monitor.health import (
 from interlock.monitor.observations import ServerObservation
 from interlock.monitor.plans import (
     Plan,
+    PlanKind,
     Refusal,
     plan_enforcement,
     plan_failover,
@@ -46,6 +49,7 @@ from interlock.monitor.plans import (
     plan_switchover,
 )
 from interlock.monitor.probe import Credentials, ServerLink, probe_all
+from interlock.monitor.reset import busy_refusal, plan_reset_replication
 from interlock.monitor.rules import (
     promoted,
     rejoin_candidates,
@@ -97,6 +101,9 @@ class MonitorRuntime:
         self.notes: dict[str, str] = {}  # per server: why it is not rejoined, ...
         self.fence = True  # False only in the test that shows what fencing prevents
         self.ticks = 0
+        self.last_tick_seconds = 0.0  # probe to publish of the latest tick (metrics)
+        # cluster operations run, by (plan kind, succeeded) (metrics)
+        self.outcomes: Counter[tuple[PlanKind, bool]] = Counter()
         self._generation = 0
         self._reported: dict[str, str] = {}  # decision key -> last text (log each once)
         self._rejoin_failed: dict[str, str] = {}  # server -> why its auto rejoin failed
@@ -140,6 +147,11 @@ class MonitorRuntime:
             except Exception:  # the loop must survive anything one tick does
                 log.exception("Monitor '%s': tick failed", self.name)
 
+    @property
+    def running(self) -> bool:
+        """The background ticks run (between :meth:`start` and :meth:`stop`)."""
+        return self._task is not None and not self._task.done()
+
     def wake(self) -> None:
         """Tick now instead of at the end of the interval."""
         self._wake.set()
@@ -151,6 +163,7 @@ class MonitorRuntime:
         return await probe_all(self.links, budget)
 
     async def _tick(self, act: bool, force_primary: str | None = None) -> ClusterState:
+        started = time.monotonic()
         observations = await self._probe()
         now = time.monotonic()
         self.health = update_health(self.health, observations, now)
@@ -171,6 +184,7 @@ class MonitorRuntime:
             self._record(Event(wall, None, ServerState.NONE, ServerState.NONE, text,
                                EventKind.WARNING))
         self._publish(cluster)
+        self.last_tick_seconds = time.monotonic() - started
         self.judgement = judge_primary(cluster, self.health, self.settings, now)
         self._report("verdict", None, f"primary {self.judgement.primary}: "
                      f"{self.judgement.verdict.value}: {self.judgement.reason}",
@@ -261,6 +275,7 @@ class MonitorRuntime:
                            f"{head}: {len(plan.steps)} step(s)"
                            + "".join(f"; {n}" for n in plan.notes), EventKind.DECISION))
         outcome = await executor.run(plan)
+        self.outcomes[(plan.kind, outcome.ok)] += 1
         self._record(Event(time.time(), plan.target, ServerState.NONE, ServerState.NONE,
                            outcome.describe(),
                            EventKind.ACTION if outcome.ok else EventKind.WARNING))
@@ -296,6 +311,28 @@ class MonitorRuntime:
             outcome = await self._execute(plan)
             await self._after(outcome)
             return outcome
+
+    async def reset_replication(self, primary: str | None = None) -> Outcome:
+        """MaxScale's ``reset-replication [primary]``: destructive (every server's binary logs
+        and GTID history are deleted; docs/failover.md).  Refused at once while another cluster
+        operation runs: the lock is waited for only as long as a plain tick can hold it."""
+        budget = self.credentials.connect_timeout + 4 * self.credentials.read_timeout + 1.0
+        try:
+            async with asyncio.timeout(budget):
+                await self._ops.acquire()
+        except TimeoutError:
+            return self._refused(busy_refusal(primary))
+        try:
+            cluster = await self._tick(act=False)
+            plan = plan_reset_replication(cluster, self.settings, primary=primary,
+                                          monitor_user=self.credentials.user)
+            if isinstance(plan, Refusal):
+                return self._refused(plan)
+            outcome = await self._execute(plan)
+            await self._after(outcome)
+            return outcome
+        finally:
+            self._ops.release()
 
     async def failover(self, to: str | None = None) -> Outcome:
         """Manual failover of a failed primary (``interlock ctl failover [--to]``)."""
@@ -378,6 +415,63 @@ class MonitorRuntime:
         """Tick now (no automatic action) and return the cluster; for the API and tests."""
         async with self._ops:
             return await self._tick(act=False)
+
+    # -- runtime changes ---------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """No tick and no cluster operation runs inside; a tick follows at once.  Waits for a
+        running one only as long as a plain tick can take (TimeoutError then: a switchover or
+        failover is running)."""
+        budget = self.credentials.connect_timeout + 4 * self.credentials.read_timeout + 1.0
+        async with asyncio.timeout(budget):
+            await self._ops.acquire()
+        try:
+            yield
+        finally:
+            self._ops.release()
+            self.wake()  # after the release: a wake while locked only skips a tick
+
+    def reconfigure(self, config: MonitorConfig, servers: Mapping[str, ServerConfig]
+                    ) -> list[ServerLink]:
+        """A runtime change, inside :meth:`exclusive`: new parameters (the tick that follows
+        uses them) and servers.  A server whose address, port or TLS changed, or every
+        server when the monitor's credentials or timeouts changed, gets a new connection;
+        returns the old connections, for the caller to close.  A removed server is forgotten
+        (its state, counters and modes)."""
+        old_links = self.links
+        self.config = config
+        self.settings = settings_for(config)
+        credentials = Credentials(config.user, config.password, config.connect_timeout,
+                                  config.read_timeout)
+        same = credentials == self.credentials
+        self.credentials = credentials
+        self.servers = {n: servers[n] for n in config.servers if n in servers}
+        self.specs = tuple(ServerSpec(s.name, s.address, s.port, s.priority)
+                           for s in self.servers.values())
+        self.links = {}
+        for name, server in self.servers.items():
+            link = old_links.get(name)
+            keep = link is not None and same and link.server == server
+            self.links[name] = link if keep and link is not None else ServerLink(server,
+                                                                                  credentials)
+        self._forget({n for n in old_links if n not in self.servers})
+        log.notice("Monitor '%s' reconfigured: %s every %gs", self.name,
+                   ", ".join(self.servers), self.settings.monitor_interval)
+        return [link for name, link in old_links.items() if self.links.get(name) is not link]
+
+    def _forget(self, removed: set[str]) -> None:
+        if not removed:
+            return
+        cluster = self.cluster
+        if cluster is not None:
+            primary = None if cluster.primary in removed else cluster.primary
+            self.cluster = dataclasses.replace(
+                cluster, servers=tuple(v for v in cluster.servers if v.name not in removed),
+                primary=primary)
+        for table in (self.admin, self.notes, self._rejoin_failed):
+            for name in removed & set(table):
+                del table[name]
 
     def status(self) -> tuple[ServerStatusView, ...]:
         cluster = self.cluster

@@ -56,6 +56,12 @@ class StepKind(Enum):
     #: proxy: publish a topology in which ``server`` is the primary (``param('demoted')``:
     #: the old primary, now a replica or gone)
     PUBLISH = "publish"
+    #: ``ALTER EVENT ... DISABLE ON SLAVE`` (binlog off for the session) for every event of
+    #: ``server`` whose status is ENABLED; the names go to the context under ``output``
+    DISABLE_EVENTS = "disable_events"
+    #: ``ALTER EVENT ... ENABLE`` (binlog off) on ``server`` for the events the context keys
+    #: ``inputs`` name (a missing key: none) that exist there and are not enabled
+    ENABLE_EVENTS = "enable_events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +73,10 @@ class Step:
     sql: tuple[str, ...] = ()
     params: tuple[tuple[str, str], ...] = ()
     undo: Step | None = None
-    output: str | None = None  # context key a READ_GTID step writes
-    inputs: tuple[str, ...] = ()  # context keys ${key} the SQL uses
+    output: str | None = None  # context key a READ_GTID / DISABLE_EVENTS step writes
+    inputs: tuple[str, ...] = ()  # context keys ${key} the SQL uses (or the step reads)
+    #: past the point of no return: the state the cluster is left in when this step fails
+    if_failed: str = ""
 
     def param(self, key: str, default: str = "") -> str:
         return next((v for k, v in self.params if k == key), default)
@@ -85,6 +93,7 @@ class PlanKind(Enum):
     SWITCHOVER = "switchover"
     REJOIN = "rejoin"
     ENFORCE = "enforce"
+    RESET_REPLICATION = "reset-replication"
 
 
 @dataclass(frozen=True, slots=True)

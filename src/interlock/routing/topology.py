@@ -16,6 +16,15 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from interlock.routing.causal import GtidPosition
+from interlock.routing.decision import Reason
+
+#: routing reasons of statements routed as reads (``ServerLoad.reads``; the rest are writes):
+#: reads, reads that fell back to or were balanced onto the primary, read-only transactions,
+#: ``route to slave`` hints, cursor fetches and statements following the previous one's target
+READ_REASONS: frozenset[Reason] = frozenset((
+    Reason.READ, Reason.READ_ON_PRIMARY, Reason.NO_USABLE_REPLICA, Reason.CAUSAL_FALLBACK,
+    Reason.CAUSAL_TIMEOUT, Reason.READ_ONLY_TRX, Reason.BEGIN_READ_ONLY, Reason.HINT_SLAVE,
+    Reason.CURSOR, Reason.PREVIOUS_TARGET))
 
 
 class ServerRole(IntEnum):
@@ -33,12 +42,23 @@ class ServerLoad:
 
     ``current_operations``: statements sent to the server and not answered yet (all sessions);
     ``connections``: open backend connections; ``response_time_ema``: exponential moving average
-    of response times in seconds (``None`` until the first measurement).
+    of response times in seconds (``None`` until the first measurement).  Counters (metrics):
+    ``total_connections`` opened; statements routed as ``reads`` (a reason in
+    :data:`READ_REASONS`) or ``writes`` (any other reason); ``errors``: ERR answers to them.
     """
 
     current_operations: int = 0
     connections: int = 0
     response_time_ema: float | None = None
+    total_connections: int = 0
+    reads: int = 0
+    writes: int = 0
+    errors: int = 0
+
+    def connected(self) -> None:
+        """A backend connection to the server was opened."""
+        self.connections += 1
+        self.total_connections += 1
 
     def started(self) -> None:
         self.current_operations += 1

@@ -29,7 +29,9 @@ LISTENER = "Read-Write-Listener"
 def sections(sb: Sandbox, listener_port: int | None = None, tls: bool = True,
              admin_port: int | None = None) -> Sections:
     """The sandbox's config; the admin API on ``admin_port`` (None: a free port picked now)
-    with its state (admin users, generated password) in ``<sandbox>/interlock``."""
+    with its state (admin users, generated password) in ``<sandbox>/interlock`` and its
+    runtime changes in ``<sandbox>/interlock/persist-<listener port>``."""
+    port = listener_port if listener_port is not None else sb.spec.proxy_port
     names = ",".join(server.name for server in sb.servers)
     monitor, service = sb.spec.account(Role.MONITOR), sb.spec.account(Role.SERVICE)
     repl = sb.spec.account(Role.REPLICATION)
@@ -38,6 +40,8 @@ def sections(sb: Sandbox, listener_port: int | None = None, tls: bool = True,
         "admin_host": sb.spec.host,
         "admin_port": str(admin_port if admin_port is not None else find_free_block(1)),
         "datadir": str(state_dir(sb)),
+        # runtime changes are per proxy: one proxy's changes must not appear in the next
+        "persistdir": str(state_dir(sb) / f"persist-{port}"),
     }}
     for server in sb.servers:
         config[server.name] = {
@@ -68,7 +72,7 @@ def sections(sb: Sandbox, listener_port: int | None = None, tls: bool = True,
         "service": SERVICE,
         "protocol": "MariaDBClient",
         "address": sb.spec.host,
-        "port": str(listener_port if listener_port is not None else sb.spec.proxy_port),
+        "port": str(port),
     }
     if tls:
         config[LISTENER].update(

@@ -5,19 +5,32 @@ Startup: every ``type=monitor`` section gets a :class:`MonitorRuntime` publishin
 static roles from the config).  The monitors run their first tick (so roles are real before a
 client connects), then for every service the proxy connects to its primary with the service
 user, logs the server's version string and loads the user accounts (an unreachable primary is
-logged and retried when a client logs in); then every listener opens.  SIGINT/SIGTERM stop the
-proxy gracefully: listeners close, sessions are closed, monitors stop, the process exits 0.
+logged and retried when a client logs in); then every listener opens.
+
+SIGINT/SIGTERM stop the proxy gracefully (:meth:`Proxy.stop`): the listeners and the admin
+listener close (new connections are refused), idle sessions and logins in progress are closed
+at once, a session running a statement is closed as soon as its answer is complete, for at most
+``shutdown_timeout`` (then every session left is closed); then the monitors stop and the process
+exits 0.  A second signal skips what is left of the wait.
+
+``POST /v1/maxscale/tls/reload`` (:meth:`Proxy.reload_tls`) loads every TLS certificate again:
+listeners', backends' and the admin listener's; new connections use them, established ones keep
+theirs.  Nothing changes unless every file loads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.metadata
 import signal
+import ssl
 import sys
+import time
 
 from interlock import __version__
 from interlock.admin.http import AdminServer
+from interlock.admin.metrics import LoopLag
 from interlock.config.model import Config, MonitorConfig, ServerConfig, ServiceConfig
 from interlock.errors import InterlockError
 from interlock.log import get_logger, reopen
@@ -33,6 +46,7 @@ from interlock.server.topology_source import TopologySource, static_topology
 log = get_logger(__name__)
 
 STOP_GRACE = 5.0
+DRAIN_POLL = 0.02  # seconds between looks at the sessions still running a statement
 VERSION_PROBE_TIMEOUT = 3.0
 
 
@@ -63,8 +77,11 @@ class Proxy:
         for name, service in self.services.items():
             service.write_gate = self.write_gate(name)
         self.listeners: list[asyncio.AbstractServer] = []
+        self.listener_contexts: list[ListenerContext] = []
         self.admin: AdminServer | None = None
+        self.loop_lag = LoopLag()
         self._stopped = asyncio.Event()
+        self._hurry = asyncio.Event()  # a second stop signal: no more waiting for statements
         self._tasks: list[asyncio.Task[None]] = []
 
     def monitor_of(self, service: str) -> MonitorRuntime | None:
@@ -106,6 +123,7 @@ class Proxy:
             )
             server = await open_listener(cfg, lambda ctx=ctx: ClientConnection(ctx))  # type: ignore[misc]
             self.listeners.append(server)
+            self.listener_contexts.append(ctx)
             log.notice(
                 "Listener '%s' for service '%s' listening on [%s]:%d%s",
                 name, cfg.service, cfg.address, cfg.port, " with TLS" if ctx.tls else "",
@@ -113,6 +131,7 @@ class Proxy:
         interval = self.config.global_.users_refresh_interval
         if interval > 0:
             self._tasks.append(asyncio.ensure_future(self._refresh_accounts(interval)))
+        self._tasks.append(asyncio.ensure_future(self.loop_lag.run()))
         log.notice("Interlock started with %d listener(s)", len(self.listeners))
 
     async def _refresh_accounts(self, interval: float) -> None:
@@ -135,30 +154,150 @@ class Proxy:
         if not self._stopped.is_set():
             log.notice("Shutting down")
             self._stopped.set()
+        elif not self._hurry.is_set():
+            log.notice("Shutting down now: running statements are not waited for")
+            self._hurry.set()
 
     async def wait(self) -> None:
         await self._stopped.wait()
 
     async def stop(self) -> None:
+        """Stop accepting, let running statements finish (``shutdown_timeout``), close every
+        session, stop the monitors."""
         for task in self._tasks:
             task.cancel()
-        if self.admin is not None:
-            await self.admin.stop()
-        for monitor in self.monitors.values():
-            await monitor.stop()
         for server in self.listeners:
             server.close()
-        for client in self.registry.values():
-            if client.session is not None:
-                client.session.close()
-            else:
-                client.close()
+        # the admin listener closes at once too; its cleanup waits for requests in progress
+        # (an operation, say) while the sessions drain, not before
+        stopping = [self._drain(self.config.global_.shutdown_timeout)]
+        if self.admin is not None:
+            stopping.append(self.admin.stop())
+        await asyncio.gather(*stopping)
+        for monitor in self.monitors.values():
+            await monitor.stop()
         for server in self.listeners:
             try:
                 await asyncio.wait_for(server.wait_closed(), STOP_GRACE)
             except TimeoutError:
                 log.warning("Some connections did not close within %gs", STOP_GRACE)
         log.notice("Interlock stopped")
+
+    async def _drain(self, timeout: float) -> None:
+        """Close sessions as they become idle; after ``timeout`` (or a second signal) close
+        the rest."""
+        running = self._close_idle()
+        if running and timeout > 0 and not self._hurry.is_set():
+            log.notice("Waiting up to %gs for %d running statement(s)", timeout, running)
+            deadline = time.monotonic() + timeout
+            while running and not self._hurry.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), min(DRAIN_POLL, left))
+                running = self._close_idle()
+        if running:
+            log.warning("Closing %d session(s) whose statement did not finish in time", running)
+        for client in self.registry.values():
+            if client.session is not None:
+                client.session.close()
+            else:
+                client.close()
+
+    def _close_idle(self) -> int:
+        """Close clients logging in and sessions not running a statement; how many are left."""
+        running = 0
+        for client in self.registry.values():
+            session = client.session
+            if session is None:
+                client.close()
+            elif session.closed:
+                continue
+            elif session.in_flight():
+                running += 1
+            else:
+                session.close()
+        return running
+
+    def reload_tls(self) -> str:
+        """Load every TLS certificate and key again (listeners, backends, the admin listener);
+        connections made from now on use them.  Every file is loaded before anything changes:
+        one that does not load raises (:class:`tls.TlsSetupError`, or ``AdminError`` for the
+        admin listener's) and nothing changes.  Returns what was reloaded, for the log."""
+        listeners = [(ctx, tls.server_context(ctx.listener.tls))
+                     for ctx in self.listener_contexts if ctx.tls is not None]
+        backends: dict[str, ssl.SSLContext | None] = {
+            name: tls.client_context(server.tls) if server.tls.enabled else None
+            for name, server in self.config.servers.items()}
+        admin = self.admin is not None and self.admin.reload_tls()  # checked before it changes
+        for ctx, context in listeners:
+            ctx.tls = context
+        for service in self.services.values():
+            service.replace_tls(backends)
+        servers = sum(1 for context in backends.values() if context is not None)
+        what = (f"{len(listeners)} listener(s), {servers} backend server(s)"
+                + (", the admin listener" if admin else ""))
+        log.notice("TLS certificates reloaded: %s", what)
+        return what
+
+    async def reconfigure(self, new: Config) -> None:
+        """Apply a validated runtime change (``interlock.admin.runtime_apply``, which checked
+        ``config.runtime.refusals``: listeners, the global section, routers and which monitor a
+        service routes by do not change).  Servers, services and monitors are added, changed or
+        removed: new sessions, new connections and the next probes use the new values; running
+        sessions keep their settings and connections.  Raises TimeoutError, before changing
+        anything, when a monitor to change is running a cluster operation."""
+        old = self.config
+        changed = [name for name, mon in new.monitors.items() if name in self.monitors
+                   and _changed(old, new, old.monitors.get(name), mon)]
+        async with contextlib.AsyncExitStack() as stack:
+            for name in changed:
+                await stack.enter_async_context(self.monitors[name].exclusive())
+            self.config = new
+            stale = [link for name in changed
+                     for link in self.monitors[name].reconfigure(new.monitors[name], new.servers)]
+        for link in stale:
+            await link.close()
+        for name in old.monitors.keys() - new.monitors.keys():
+            await self.monitors.pop(name).stop()
+        for name in new.monitors.keys() - old.monitors.keys():
+            monitor = MonitorRuntime(new.monitors[name], new.servers,
+                                     _source_for(new.monitors[name]))
+            self.monitors[name] = monitor
+            await monitor.start()
+        for name in old.services.keys() - new.services.keys():
+            del self.services[name]  # its running sessions keep the object
+        for name, svc in new.services.items():
+            await self._reconfigure_service(name, svc, old)
+
+    async def _reconfigure_service(self, name: str, svc: ServiceConfig, old: Config) -> None:
+        service = self.services.get(name)
+        new = self.config
+        if service is None:
+            service = ServiceRuntime(svc, new.servers, new.global_,
+                                     topology=self._monitor_source(svc))
+            self.services[name] = service
+            service.write_gate = self.write_gate(name)
+            await service.accounts.load()
+            return
+        if not _changed(old, new, old.services.get(name), svc):
+            return
+        reload = service.reconfigure(svc, new.servers)
+        if self._monitor_source(svc) is None:  # static roles: from the new server list
+            service.topology.publish(static_topology(
+                (s.name for s in service.servers),
+                weights={s.name: s.weight for s in service.servers}))
+        service.write_gate = self.write_gate(name)
+        if reload:
+            await service.accounts.load()
+
+
+def _changed(old: Config, new: Config, before: MonitorConfig | ServiceConfig | None,
+             after: MonitorConfig | ServiceConfig) -> bool:
+    """The object's section changed, or the section of one of its servers did."""
+    return before != after or any(old.servers.get(n) != new.servers.get(n)
+                                  for n in after.servers)
 
 
 def _covers(monitor: MonitorConfig, service: ServiceConfig) -> bool:

@@ -16,6 +16,7 @@ from aiohttp import web
 from interlock.admin import jsonapi, views
 from interlock.admin.context import AdminContext
 from interlock.admin.jsonapi import JsonObject
+from interlock.admin.metrics import server_counters
 from interlock.admin.routes import Route, query_flag
 from interlock.errors import AdminError
 from interlock.log import get_logger
@@ -44,6 +45,7 @@ def server_resource(ctx: AdminContext, name: str) -> JsonObject:
             "connections": load.connections,
             "active_operations": load.current_operations,
             "routed_queries": views.routed_queries(proxy, name),
+            **server_counters(proxy, name),
         },
     }
     if view is None:

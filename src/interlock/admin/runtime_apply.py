@@ -1,0 +1,199 @@
+"""Runtime configuration changes (I/O): edit, validate, apply to the running proxy, save.
+
+``configurator(proxy).change(what, *ops)`` runs one change at a time (per proxy):
+
+1. the configuration as sections (:class:`~interlock.config.layers.Layers`): read again from the
+   main file and ``persistdir`` at the first change and kept from then on; if the files no
+   longer give the configuration the proxy runs (someone edited them since the start), every
+   change is refused (409), so a runtime change never applies an edit half-way;
+2. the ops edit the sections (:class:`~interlock.config.runtime.Edit`);
+3. the loader validates the whole result (``loader.validate``): a bad value gets exactly the
+   error the same line in a file gets (400, one ``errors`` entry per problem) and nothing
+   changes;
+4. ``runtime.refusals``: what the running proxy cannot take (403);
+5. ``Proxy.reconfigure`` applies the difference; then each changed object's section is written
+   to ``persistdir/NAME.cnf`` (atomically: a temporary file renamed over it; mode 0600 when it
+   holds a password), a destroyed one's file is removed, or, for an object of the main file,
+   replaced by a tombstone (``destroyed=true``), so the next start sees the same configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import weakref
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from interlock.config.diagnostics import ConfigFileError
+from interlock.config.layers import Layers
+from interlock.config.loader import load_layers, validate
+from interlock.config.model import Config
+from interlock.config.runtime import (
+    Edit,
+    FileChange,
+    Refusal,
+    RuntimeChangeError,
+    persisted_files,
+    refusals,
+)
+from interlock.errors import AdminError, ConfigError
+from interlock.log import get_logger
+
+if TYPE_CHECKING:
+    from interlock.server.app import Proxy
+
+log = get_logger(__name__)
+
+Op = Callable[[Edit], None]
+
+STATUS = {
+    Refusal.NOT_FOUND: 404,
+    Refusal.EXISTS: 409,
+    Refusal.IN_USE: 403,
+    Refusal.NOT_AT_RUNTIME: 403,
+    Refusal.BAD_REQUEST: 400,
+}
+DIR_MODE = 0o700
+FILE_MODE = 0o644
+PRIVATE_MODE = 0o600
+
+
+class ChangeRefused(AdminError):
+    """A runtime change that was not made; ``messages``: one per problem."""
+
+    def __init__(self, status: int, messages: Iterable[str]) -> None:
+        self.messages = tuple(messages)
+        super().__init__(status, "\n".join(self.messages))
+
+
+class Configurator:
+    """The runtime changes of one proxy."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.layers: Layers | None = None  # the sections the proxy runs (after the 1st change)
+        self._lock = asyncio.Lock()
+
+    async def change(self, what: str, *ops: Op) -> None:
+        """Make the change ``ops`` describe (``what``: for the log) or raise ChangeRefused."""
+        async with self._lock:
+            layers = await self._current()
+            edit = Edit(layers)
+            try:
+                for op in ops:
+                    op(edit)
+            except RuntimeChangeError as exc:
+                raise ChangeRefused(STATUS[exc.reason], (exc.message,)) from exc
+            change = edit.result()
+            if not change.touched:
+                return  # nothing to do: what was asked is already so
+            old = self.proxy.config
+            try:
+                new = validate(change.layers)
+            except ConfigFileError as exc:
+                raise ChangeRefused(400, exc.errors) from exc
+            problems = refusals(old, new)
+            if problems:
+                raise ChangeRefused(403, problems)
+            try:
+                await self.proxy.reconfigure(new)
+            except TimeoutError as exc:
+                raise ChangeRefused(409, ("a monitor is running a cluster operation "
+                                          "(switchover, failover, rejoin); try again when it is "
+                                          "done",)) from exc
+            for warning in sorted(set(new.warnings) - set(old.warnings)):
+                log.warning("%s", warning)
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            files, self.layers = persisted_files(change, stamp)
+            log.notice("Runtime change: %s", what)
+            try:
+                await asyncio.to_thread(save, files)
+            except OSError as exc:
+                log.error("Runtime change '%s' applied but not saved in %s: %s", what,
+                          layers.persistdir, exc)
+                raise AdminError(500, f"the change is applied but could not be saved in "
+                                      f"{layers.persistdir} ({exc.strerror or exc}): it will "
+                                      "be lost at the next restart") from exc
+
+    async def _current(self) -> Layers:
+        if self.layers is not None:
+            return self.layers
+        path = self.proxy.config.path
+        try:
+            loaded = await asyncio.to_thread(load_layers, path)
+        except ConfigError as exc:
+            raise ChangeRefused(409, (f"the configuration files no longer load, so runtime "
+                                      f"changes are refused until they are fixed: {exc}",)
+                                ) from exc
+        if not same(loaded.config, self.proxy.config):
+            raise ChangeRefused(409, (
+                f"{path} or {loaded.layers.persistdir} changed since Interlock started; runtime "
+                "changes are refused until a restart, so that they do not also apply those "
+                "edits",))
+        self.layers = loaded.layers
+        return loaded.layers
+
+
+def same(a: Config, b: Config) -> bool:
+    """The same objects and settings (where the files are and the warnings aside)."""
+    return (a.global_, a.servers, a.services, a.listeners, a.monitors) == (
+        b.global_, b.servers, b.services, b.listeners, b.monitors)
+
+
+_configurators: weakref.WeakKeyDictionary[Proxy, Configurator] = weakref.WeakKeyDictionary()
+
+
+def configurator(proxy: Proxy) -> Configurator:
+    found = _configurators.get(proxy)
+    if found is None:
+        found = _configurators[proxy] = Configurator(proxy)
+    return found
+
+
+# -- saving ---------------------------------------------------------------------------------
+
+
+def save(files: Iterable[FileChange]) -> None:
+    """Write or remove each persisted file (a blocking function: run it in a thread)."""
+    for change in files:
+        if change.text is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(change.path)
+        else:
+            write_atomic(change.path, change.text, PRIVATE_MODE if change.private else FILE_MODE)
+    directories = {os.path.dirname(change.path) for change in files}
+    for directory in directories:
+        _sync_directory(directory)
+
+
+def write_atomic(path: str, text: str, mode: int) -> None:
+    """``text`` in ``path`` all at once: a temporary file (hidden: ``.NAME.*``, never read as
+    a persisted config) is synced and renamed over it."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _sync_directory(directory: str) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
