@@ -4,8 +4,11 @@
 # already there.
 #   demo:  MariaDB server + client (Debian packages), uv (from PyPI)
 #   test:  the same, plus sysbench, libmariadb-dev + pkg-config + a C compiler (mysqlclient
-#          builds from source), openssl and tmux (used by the client tests), and haproxy (the
-#          bench smoke test runs the benchmark end to end)
+#          builds from source), openssl and tmux (used by the client tests), haproxy (the
+#          bench smoke test runs the benchmark end to end) and chromium (the dashboard's
+#          browser test drives Debian's chromium with Playwright; no browser download),
+#          etcd-server + etcd-client (the cluster tests start a 3-member etcd on loopback),
+#          keepalived (the floating VIP test runs it in network namespaces)
 #   bench: the same as test (sysbench and haproxy are what the benchmark drives); matplotlib
 #          comes with the Python dev dependencies from uv.lock
 set -euo pipefail
@@ -32,6 +35,10 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
   have openssl || missing+=(openssl)
   have tmux || missing+=(tmux)
   have haproxy || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+  have chromium || [ -x /usr/bin/chromium ] || missing+=(chromium)
+  have etcd || missing+=(etcd-server)
+  have etcdctl || missing+=(etcd-client)
+  have keepalived || [ -x /usr/sbin/keepalived ] || missing+=(keepalived)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
@@ -49,7 +56,8 @@ if [ ${#missing[@]} -gt 0 ]; then
       break
     fi
   done
-  # Keep the package from starting a system-wide mariadb service: the sandbox runs its own.
+  # Keep the packages from starting system-wide mariadb/etcd/keepalived services: the tests run
+  # their own.
   policy=/usr/sbin/policy-rc.d
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
