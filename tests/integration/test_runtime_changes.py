@@ -293,3 +293,22 @@ def test_create_and_destroy_a_monitor_and_a_service(
         assert reply.status == 204, (path, reply.body)
     assert "Monitor 'Mon2' stopped" in handle.log_text()
     assert list(persistdir.iterdir()) == []
+
+
+def test_persist_runtime_changes_false_applies_without_saving(
+        sandbox: Sandbox, start_proxy: ProxyFactory, tmp_path: Path) -> None:
+    persistdir = tmp_path / "persist"
+    text = private_config(sandbox, persistdir).replace(
+        "[maxscale]\n", "[maxscale]\npersist_runtime_changes=false\n")
+    handle = start_proxy(text)
+    api = AdminApi.of_config(handle.config_path)
+    reply = api.request("PATCH", f"/v1/monitors/{MONITOR}", body={"data": {
+        "attributes": {"parameters": {"monitor_interval": "1500ms"}}}})
+    assert reply.status == 204, reply.body
+    shown = api.get(f"/v1/monitors/{MONITOR}").body["data"]["attributes"]["parameters"]
+    assert shown["monitor_interval"] == 1.5
+    assert not persistdir.exists() or not any(persistdir.iterdir())
+    handle.stop()
+    again = AdminApi.of_config(start_proxy(text).config_path)
+    shown = again.get(f"/v1/monitors/{MONITOR}").body["data"]["attributes"]["parameters"]
+    assert shown["monitor_interval"] == 2.0

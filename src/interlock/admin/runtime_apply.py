@@ -110,6 +110,8 @@ class Configurator:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             files, self.layers = persisted_files(change, stamp)
             log.notice("Runtime change: %s", what)
+            if not self.proxy.config.global_.persist_runtime_changes:
+                return  # persist_runtime_changes=false: applied, not saved
             try:
                 await asyncio.to_thread(save, files)
             except OSError as exc:

@@ -48,6 +48,7 @@ class GlobalConfig:
     # start; the loader puts <datadir>/interlock.cnf.d here when datadir is set and this is not
     persistdir: str = "/var/lib/interlock/interlock.cnf.d"
     load_persisted_configs: bool = True
+    persist_runtime_changes: bool = True  # false: runtime changes apply but are not saved
     # logging (interlock.log.LogSettings); MaxScale's defaults
     log_throttling: tuple[int, float, float] = (10, 1.0, 10.0)  # count, window s, suppress s
     log_format: str = "maxscale"  # or "json" (Interlock extension)

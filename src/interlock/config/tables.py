@@ -140,7 +140,8 @@ GLOBAL: tuple[Param, ...] = (
     ignored("module_configdir", PATH, "/etc/maxscale.modules.d"),
     supported("ms_timestamp", BOOL, "false"),
     ignored("passive", BOOL, "false"),
-    ignored("persist_runtime_changes", BOOL, "true"),
+    supported("persist_runtime_changes", BOOL, "true",
+              note="false: runtime changes apply but are not saved (lost at restart)"),
     supported(
         "persistdir",
         PATH,
