@@ -8,8 +8,9 @@ A value that does not parse raises :class:`ConfigValueError` (a :class:`ConfigEr
 Forms follow MaxScale's configuration guide:
 
 - booleans: ``true/false/on/off/yes/no/1/0`` (any case);
-- durations: a whole number with a unit ``ms``, ``s``, ``m`` or ``h``; a bare number is
-  rejected, as current MaxScale does; stored as float seconds;
+- durations: a whole number with a unit ``ms``, ``s``, ``m`` (or ``min``, MaxScale's other
+  spelling) or ``h``, any case; a bare number is rejected (MaxScale deprecated it in 2.4);
+  stored as float seconds;
 - sizes: a whole number of bytes, optionally with ``K/M/G/T`` (powers of 1000) or
   ``Ki/Mi/Gi/Ti`` (powers of 1024); stored as int bytes;
 - object lists: comma-separated section names (whitespace around commas allowed).
@@ -32,12 +33,13 @@ NAME_RULE = "letters, digits and the characters _ . ~ -"
 _TRUE = frozenset({"true", "on", "yes", "1"})
 _FALSE = frozenset({"false", "off", "no", "0"})
 
-_DURATION_RE = re.compile(r"^(-?)(\d+)(ms|s|m|h)$", re.IGNORECASE)
-_DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+# [0-9], not \d: \d also matches other scripts' digits, which MaxScale does not read
+_DURATION_RE = re.compile(r"^(-?)([0-9]+)(ms|s|min|m|h)$", re.IGNORECASE)
+_DURATION_MS = {"ms": 1, "s": 1000, "min": 60_000, "m": 60_000, "h": 3_600_000}
 #: the largest duration accepted (about 31 years): keeps float seconds exact to the ms
 MAX_DURATION_MS = 10**12
 
-_SIZE_RE = re.compile(r"^(\d+)([kmgt]i?)?$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"^([0-9]+)([kmgt]i?)?$", re.IGNORECASE)
 _SIZE_FACTOR = {
     "": 1,
     "k": 1000,
@@ -49,7 +51,16 @@ _SIZE_FACTOR = {
     "gi": 1024**3,
     "ti": 1024**4,
 }
-_INT_RE = re.compile(r"^[+-]?\d+$")
+_INT_RE = re.compile(r"^[+-]?[0-9]+$")
+#: the largest integer and size accepted: MaxScale reads both as signed 64-bit numbers
+MAX_INT = 2**63 - 1
+_MAX_DIGITS = len(str(MAX_INT))
+
+
+def _too_long(digits: str) -> bool:
+    """More significant digits than any accepted number has (checked before ``int()``, which
+    refuses strings of more than 4300 digits with a ValueError)."""
+    return len(digits.lstrip("+-").lstrip("0")) > _MAX_DIGITS
 
 
 class ConfigValueError(ConfigError):
@@ -119,7 +130,7 @@ def parse_duration_ms(raw: str, allow_negative: bool = False) -> int:
             raise ConfigValueError(f"'{raw}' has no unit", expected)
         raise ConfigValueError(f"'{raw}' is not a duration", expected)
     sign, digits, unit = match.groups()
-    ms = int(digits) * _DURATION_MS[unit.lower()]
+    ms = MAX_DURATION_MS + 1 if _too_long(digits) else int(digits) * _DURATION_MS[unit.lower()]
     if sign and ms and not allow_negative:
         raise ConfigValueError(f"'{raw}' is negative", expected)
     if ms > MAX_DURATION_MS:
@@ -151,7 +162,12 @@ def parse_size(raw: str) -> int:
     if match is None:
         raise ConfigValueError(f"'{raw}' is not a size", SizeType().expected)
     digits, suffix = match.groups()
-    return int(digits) * _SIZE_FACTOR[(suffix or "").lower()]
+    value = MAX_INT + 1 if _too_long(digits) else int(digits) * _SIZE_FACTOR[(suffix or "").lower()]
+    if value > MAX_INT:
+        raise ConfigValueError(
+            f"'{raw}' is too large", f"{SizeType().expected}, at most {MAX_INT} bytes"
+        )
+    return value
 
 
 def render_size(value: int) -> str:
@@ -167,9 +183,14 @@ def parse_int(raw: str, low: int | None = None, high: int | None = None) -> int:
     text = raw.strip()
     if not _INT_RE.match(text):
         raise ConfigValueError(f"'{raw}' is not an integer", expected)
-    value = int(text)
+    sign = -1 if text.startswith("-") else 1
+    value = sign * (MAX_INT + 2) if _too_long(text) else int(text)
+    shown = text if abs(value) > MAX_INT else value
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigValueError(f"{value} is out of range", expected)
+        raise ConfigValueError(f"{shown} is out of range", expected)
+    if not -MAX_INT - 1 <= value <= MAX_INT:  # no bound of its own: MaxScale's 64 bits
+        wide = IntType(-MAX_INT - 1 if low is None else low, MAX_INT if high is None else high)
+        raise ConfigValueError(f"{shown} is out of range", wide.expected)
     return value
 
 
@@ -198,6 +219,30 @@ class StringType:
     def parse(self, raw: str) -> str:
         if not raw and not self.allow_empty:
             raise ConfigValueError("the value is empty", self.expected)
+        return raw
+
+    def render(self, value: Any) -> str:
+        return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class HostType:
+    """A host name or IP address: not empty, no whitespace (so a trailing comment, which
+    the file syntax does not have, is an error instead of part of the address)."""
+
+    @property
+    def form(self) -> str:
+        return "string"
+
+    @property
+    def expected(self) -> str:
+        return "a host name or IP address (not empty)"
+
+    def parse(self, raw: str) -> str:
+        if not raw:
+            raise ConfigValueError("the value is empty", self.expected)
+        if any(c.isspace() for c in raw):
+            raise ConfigValueError(f"'{raw}' contains whitespace", self.expected)
         return raw
 
     def render(self, value: Any) -> str:
@@ -429,6 +474,8 @@ class CountOrPercentType:
         number = text[:-1] if text.endswith("%") else text
         if not number.isdigit() or not number.isascii():
             raise ConfigValueError(f"'{raw}' is not a count or percentage", self.expected)
+        if _too_long(number) or int(number) > MAX_INT:
+            raise ConfigValueError(f"'{raw}' is too large", f"{self.expected}, at most {MAX_INT}")
         return text
 
     def render(self, value: Any) -> str:
@@ -515,6 +562,6 @@ INT = IntType()
 PORT = IntType(1, 65535)
 TEXT = StringType()
 PASSWORD = StringType(allow_empty=True, what="a password")
-HOST = StringType(what="a host name or IP address")
+HOST = HostType()
 PATH = PathType()
 NAMES = NamesType()

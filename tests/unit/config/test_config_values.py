@@ -16,14 +16,17 @@ from interlock.config.params import Param
 from interlock.config.tables import GLOBAL, LISTENER, MONITOR, SERVER, SERVICE
 from interlock.config.values import (
     MAX_DURATION_MS,
+    MAX_INT,
     ConfigValueError,
     CountOrPercentType,
+    DurationType,
     EnumListType,
     NamesType,
     ThreadsType,
     parse_bool,
     parse_duration,
     parse_duration_ms,
+    parse_int,
     parse_size,
     render_bool,
     render_duration,
@@ -31,7 +34,7 @@ from interlock.config.values import (
 )
 from interlock.errors import ConfigError
 
-UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000}  # min: MaxScale
 SIZE_FACTOR = {
     "": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
@@ -191,6 +194,147 @@ def test_size_garbage_raises_config_error_only(text: str) -> None:
 def test_size_rejects(text: str) -> None:
     with pytest.raises(ConfigValueError, match="is not a size"):
         parse_size(text)
+
+
+# -- edges of durations and sizes: whitespace, signs, overflow, digits ----------------------
+
+BLANKS = st.text(alphabet=" \t", max_size=3)
+INNER_BLANK = st.sampled_from([" ", "\t", "  "])
+#: decimal digits of other scripts (Arabic-Indic, Devanagari, fullwidth...): not numbers here
+OTHER_DIGITS = st.characters(categories=["Nd"]).filter(lambda c: c not in "0123456789")
+
+
+@given(durations(), BLANKS, BLANKS)
+def test_duration_blanks_around_the_value_are_ignored(
+    case: tuple[str, int], before: str, after: str
+) -> None:
+    text, ms = case
+    assert parse_duration_ms(before + text + after) == ms
+
+
+@given(st.integers(0, 10**6), st.sampled_from(sorted(UNIT_MS)), INNER_BLANK)
+def test_duration_blank_between_number_and_unit_is_refused(
+    number: int, unit: str, blank: str
+) -> None:
+    with pytest.raises(ConfigValueError, match="is not a duration"):
+        parse_duration(f"{number}{blank}{unit}")
+
+
+@given(durations(), st.integers(1, 30))
+def test_duration_leading_zeros(case: tuple[str, int], zeros: int) -> None:
+    text, ms = case
+    assert parse_duration_ms("0" * zeros + text) == ms
+
+
+@given(durations())
+def test_negative_duration_with_every_unit(case: tuple[str, int]) -> None:
+    text, ms = case
+    assert parse_duration_ms("-" + text, allow_negative=True) == -ms
+    if ms == 0:
+        assert parse_duration_ms("-" + text) == 0
+    else:
+        with pytest.raises(ConfigValueError, match="is negative"):
+            parse_duration_ms("-" + text)
+
+
+@given(st.sampled_from(sorted(UNIT_MS)), st.integers(1, 10**30), st.booleans())
+def test_duration_overflow_is_refused(unit: str, extra: int, negative: bool) -> None:
+    number = MAX_DURATION_MS // UNIT_MS[unit] + extra
+    with pytest.raises(ConfigValueError, match="is too large"):
+        parse_duration(f"{'-' if negative else ''}{number}{unit}", allow_negative=True)
+
+
+@pytest.mark.parametrize("unit", sorted(UNIT_MS))
+def test_largest_duration_of_each_unit(unit: str) -> None:
+    number = MAX_DURATION_MS // UNIT_MS[unit]
+    assert parse_duration_ms(f"{number}{unit}") == number * UNIT_MS[unit] <= MAX_DURATION_MS
+
+
+@given(OTHER_DIGITS, st.sampled_from(sorted(UNIT_MS)))
+def test_duration_digits_are_ascii(digit: str, unit: str) -> None:
+    with pytest.raises(ConfigValueError, match="is not a duration"):
+        parse_duration(f"1{digit}{unit}")
+
+
+@pytest.mark.parametrize(
+    "param", [p for p in ALL_PARAMS if isinstance(p.vtype, DurationType)], ids=lambda p: p.name
+)
+@given(number=st.integers(0, 10**9))
+def test_every_duration_parameter_refuses_a_bare_number(param: Param, number: int) -> None:
+    with pytest.raises(ConfigValueError, match="has no unit"):
+        param.vtype.parse(str(number))
+
+
+@given(sizes(), BLANKS, BLANKS)
+def test_size_blanks_around_the_value_are_ignored(
+    case: tuple[str, int], before: str, after: str
+) -> None:
+    text, value = case
+    assert parse_size(before + text + after) == value
+
+
+@given(st.integers(0, 10**6), st.sampled_from(sorted(s for s in SIZE_FACTOR if s)), INNER_BLANK)
+def test_size_blank_before_the_suffix_is_refused(number: int, suffix: str, blank: str) -> None:
+    with pytest.raises(ConfigValueError, match="is not a size"):
+        parse_size(f"{number}{blank}{suffix}")
+
+
+@given(sizes())
+def test_negative_sizes_are_refused(case: tuple[str, int]) -> None:
+    text, _ = case
+    with pytest.raises(ConfigValueError, match="is not a size"):
+        parse_size("-" + text)
+
+
+@given(st.sampled_from(sorted(SIZE_FACTOR)), st.integers(1, 10**30))
+def test_size_overflow_is_refused(suffix: str, extra: int) -> None:
+    number = MAX_INT // SIZE_FACTOR[suffix] + extra
+    with pytest.raises(ConfigValueError, match="is too large"):
+        parse_size(f"{number}{suffix}")
+
+
+@pytest.mark.parametrize("suffix", sorted(SIZE_FACTOR))
+def test_largest_size_of_each_suffix(suffix: str) -> None:
+    number = MAX_INT // SIZE_FACTOR[suffix]
+    assert parse_size(f"{number}{suffix}") == number * SIZE_FACTOR[suffix] <= MAX_INT
+
+
+@given(OTHER_DIGITS, st.sampled_from(sorted(SIZE_FACTOR)))
+def test_size_digits_are_ascii(digit: str, suffix: str) -> None:
+    with pytest.raises(ConfigValueError, match="is not a size"):
+        parse_size(f"1{digit}{suffix}")
+
+
+@given(st.integers())
+def test_integers_are_64_bit(value: int) -> None:
+    if -MAX_INT - 1 <= value <= MAX_INT:
+        assert parse_int(str(value)) == value
+    else:
+        with pytest.raises(ConfigValueError, match="is out of range"):
+            parse_int(str(value))
+
+
+@given(OTHER_DIGITS)
+def test_integer_digits_are_ascii(digit: str) -> None:
+    with pytest.raises(ConfigValueError, match="is not an integer"):
+        parse_int(f"3{digit}")
+
+
+@settings(max_examples=20)
+@given(st.integers(4200, 6000), st.sampled_from(["", "-", "+"]))
+def test_runaway_numbers_are_config_errors(digits: int, sign: str) -> None:
+    """Python's int() refuses more than 4300 digits with a ValueError; every parser says
+    "too large" / "out of range" first."""
+    number = "9" * digits
+    for parse, text in (
+        (lambda t: parse_duration(t, allow_negative=True), f"{sign.strip('+')}{number}ms"),
+        (parse_size, number),
+        (parse_int, f"{sign}{number}"),
+        (CountOrPercentType().parse, f"{number}%"),
+        (ThreadsType().parse, number),
+    ):
+        with pytest.raises(ConfigValueError, match=r"too large|out of range|not a thread count"):
+            parse(text)
 
 
 # -- other types ----------------------------------------------------------------------------
