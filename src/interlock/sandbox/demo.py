@@ -7,6 +7,7 @@ servers.
 
 from __future__ import annotations
 
+import configparser
 import signal
 import threading
 from types import FrameType
@@ -36,10 +37,27 @@ def _banner(sb: Sandbox) -> str:
             f"    {sb.proxy_params().command_line()}",
             f"TLS:  add --ssl --ssl-ca={sb.tls_ca}",
             f"Sandbox: {sb.dir}  (config {sb.config_path})",
+            *_admin_lines(sb),
             "Press Ctrl-C to stop Interlock and the sandbox.",
             rule,
         ]
     )
+
+
+def _admin_lines(sb: Sandbox) -> list[str]:
+    """Where the dashboard and REST API are, and where the generated admin password is."""
+    ini = configparser.ConfigParser(interpolation=None, strict=False)
+    ini.read_string(sb.config_path.read_text())
+    section = next((s for s in ini.sections() if s.lower() == "maxscale"), None)
+    if section is None or "admin_port" not in ini[section]:
+        return []
+    g = ini[section]
+    url = f"http://{g.get('admin_host', '127.0.0.1')}:{g['admin_port']}/"
+    return [
+        f"Dashboard and REST API: {url}  (user admin, password in "
+        f"{g.get('datadir', '/var/lib/interlock')}/admin-password)",
+        f"    uv run interlock ctl -c {sb.config_path} list servers",
+    ]
 
 
 def run_demo(sb: Sandbox) -> int:
