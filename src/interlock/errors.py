@@ -38,3 +38,7 @@ class AdminError(InterlockError):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class ClusterError(InterlockError):
+    """The shared state in etcd cannot be read, written or trusted (``interlock.cluster``)."""
