@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "keys": "interlock.config.keys_cli",
     "passwd": "interlock.config.keys_cli",
     "ctl": "interlock.admin.ctl.cli",
+    "keepalived-config": "interlock.admin.keepalived",
 }
 
 

@@ -26,20 +26,11 @@ from pathlib import Path
 import pymysql
 import pytest
 from tests.integration.monitor_support import LiveProxy
+from tests.integration.sysbench_support import SECONDS, sysbench
 
 from interlock.monitor.executor import PlanOutcome
 from interlock.sandbox import Sandbox
 from interlock.sandbox.interlock_cnf import SERVICE
-
-THREADS = 4
-SECONDS = 12
-
-
-def sysbench(host: str, port: int, command: str) -> list[str]:
-    return ["sysbench", "oltp_read_write", "--db-driver=mysql", f"--mysql-host={host}",
-            f"--mysql-port={port}", "--mysql-user=app", "--mysql-password=app-secret",
-            "--mysql-db=test", "--tables=2", "--table-size=2000", f"--threads={THREADS}",
-            f"--time={SECONDS}", "--rand-type=uniform", "--report-interval=1", command]
 
 
 class PauseProbe:

@@ -43,6 +43,7 @@ RESOURCE_MODULES = (
     "interlock.admin.resources.runtime",
     "interlock.admin.resources.advisor",
     "interlock.admin.resources.tls",
+    "interlock.admin.resources.health",
     "interlock.admin.metrics",
     "interlock.admin.openapi",
     "interlock.admin.dashboard",

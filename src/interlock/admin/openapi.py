@@ -164,6 +164,17 @@ EVENT = obj({
 })
 
 
+ADVISOR = resource("advisor", obj({
+    "service": STR,
+    "sessions": obj({"opened": INT, "closed": INT, "open_now": INT, "closed_by": OBJ}),
+    "backends": array(obj({"name": STR, "wait_timeout": nullable(INT),
+                           "max_connections": nullable(INT)},
+                          required=("name", "wait_timeout", "max_connections"))),
+    "recommendations": array(OBJ),
+    "warnings": array(STR),
+}, required=("service", "sessions", "backends", "recommendations", "warnings")))
+
+
 def one(schema: str) -> dict[str, Any]:
     return obj({"links": ref("Links"), "data": ref(schema)})
 
@@ -176,7 +187,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Links": LINKS, "Relationship": RELATIONSHIP, "Errors": ERRORS,
     "SlaveConnection": SLAVE_CONNECTION, "Server": SERVER, "Service": SERVICE,
     "Listener": LISTENER, "Monitor": MONITOR, "Session": SESSION, "MaxScale": MAXSCALE,
-    "User": USER, "Event": EVENT,
+    "User": USER, "Event": EVENT, "Advisor": ADVISOR,
     "Root": obj({"links": ref("Links"), "meta": obj({"version": STR})}),
     "Token": obj({"meta": obj({"token": STR, "max_age": NUM,
                                "account": {"type": "string", "enum": ["admin", "basic"]}})}),
@@ -228,6 +239,11 @@ RESPONSES: dict[tuple[str, str], dict[str, tuple[str, str | None]]] = {
         "502": ("a step failed on a server (the text names the step and the error)",
                 "Errors")},
     ("GET", "/v1/openapi.json"): {"200": ("this document", "@any")},
+    ("GET", "/v1/health"): {"200": ("this instance can serve (meta.checks)", "@any"),
+                            "503": ("it cannot: one error per failed check", "@any")},
+    ("GET", "/v1/advisor"): {"200": ("the advisor's report per service", "@many:Advisor")},
+    ("GET", "/v1/advisor/{service}"): {"200": ("the advisor's report for one service",
+                                               "@one:Advisor")},
 }
 
 #: query parameters whose values have a known form
@@ -237,6 +253,7 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "state": {"type": "string", "enum": ["maintenance", "drain"]},
     "force": {"type": "string", "enum": ["yes", "no", "true", "false", "1", "0"]},
     "persist": {"type": "string", "enum": ["yes", "no", "true", "false", "1", "0"]},
+    "histograms": {"type": "string", "enum": ["yes", "no", "true", "false", "1", "0"]},
 }
 
 #: query parameters a route cannot do without (the handler answers 400 without them)

@@ -15,6 +15,12 @@
    to ``persistdir/NAME.cnf`` (atomically: a temporary file renamed over it; mode 0600 when it
    holds a password), a destroyed one's file is removed, or, for an object of the main file,
    replaced by a tombstone (``destroyed=true``), so the next start sees the same configuration.
+
+With ``cluster=etcd`` (``proxy.shared_config``, :mod:`interlock.cluster.shared_config`) the
+sections come from etcd, and step 5 first commits the changed objects there with a
+compare-and-swap (409 when the configuration changed meanwhile, 503 when etcd is out of reach:
+nothing is applied), then applies them; no file is written.  The watch applies other
+instances' changes under the same :attr:`Configurator.lock`.
 """
 
 from __future__ import annotations
@@ -76,11 +82,11 @@ class Configurator:
     def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
         self.layers: Layers | None = None  # the sections the proxy runs (after the 1st change)
-        self._lock = asyncio.Lock()
+        self.lock = asyncio.Lock()  # one change at a time (the shared config's watch too)
 
     async def change(self, what: str, *ops: Op) -> None:
         """Make the change ``ops`` describe (``what``: for the log) or raise ChangeRefused."""
-        async with self._lock:
+        async with self.lock:
             layers = await self._current()
             edit = Edit(layers)
             try:
@@ -99,14 +105,27 @@ class Configurator:
             problems = refusals(old, new)
             if problems:
                 raise ChangeRefused(403, problems)
+            shared = getattr(self.proxy, "shared_config", None)
+            committed = await shared.commit(change) if shared is not None else None
             try:
                 await self.proxy.reconfigure(new)
             except TimeoutError as exc:
+                if committed is not None:  # in etcd already: the watch applies it later
+                    log.warning("Runtime change '%s' committed (revision %d); a monitor is "
+                                "busy, so it is applied when the operation ends", what,
+                                committed.config_revision)
+                    return
                 raise ChangeRefused(409, ("a monitor is running a cluster operation "
                                           "(switchover, failover, rejoin); try again when it is "
                                           "done",)) from exc
             for warning in sorted(set(new.warnings) - set(old.warnings)):
                 log.warning("%s", warning)
+            if committed is not None and shared is not None:
+                shared.committed(committed, change.layers)
+                self.layers = change.layers
+                log.notice("Runtime change: %s (shared configuration revision %d)", what,
+                           committed.config_revision)
+                return
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             files, self.layers = persisted_files(change, stamp)
             log.notice("Runtime change: %s", what)
@@ -122,6 +141,9 @@ class Configurator:
                                       "be lost at the next restart") from exc
 
     async def _current(self) -> Layers:
+        shared = getattr(self.proxy, "shared_config", None)
+        if shared is not None:
+            return shared.layers  # type: ignore[no-any-return]
         if self.layers is not None:
             return self.layers
         path = self.proxy.config.path

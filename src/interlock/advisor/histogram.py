@@ -14,6 +14,9 @@ import math
 from dataclasses import dataclass
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+# log(value / MIN) / log(G) is exact to ~1e-12 over the whole range (a few thousand buckets):
+# a fractional part this far from 0 and 1 leaves no doubt about the bucket
+_EDGE = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,34 +37,53 @@ EMPTY = Summary(0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 class Histogram:
-    __slots__ = ("_buckets", "_log_growth", "count", "growth", "max", "min_value", "total")
+    __slots__ = ("_buckets", "_per_log", "count", "growth", "max", "min_value", "total")
 
     def __init__(self, min_value: float = 0.001, precision: float = 0.02) -> None:
         self.min_value = min_value
         self.growth = 1.0 + precision
-        self._log_growth = math.log(self.growth)
+        self._per_log = 1.0 / math.log(self.growth)
         self._buckets: dict[int, int] = {}
         self.count = 0
         self.total = 0.0
         self.max = 0.0
 
     def add(self, value: float) -> None:
-        value = max(0.0, value)
-        index = self.index(value)
-        self._buckets[index] = self._buckets.get(index, 0) + 1
+        # called by the proxy for every command (Method 2): kept to a few hundred nanoseconds
+        if not value >= self.min_value:  # (NaN too)
+            index = 0
+            if not value > 0.0:
+                value = 0.0
+        else:  # index(), inlined for the common case
+            x = math.log(value / self.min_value) * self._per_log
+            index = int(x)
+            if _EDGE < x - index < 1.0 - _EDGE:
+                index += 1
+            else:
+                index = self.index(value)
+        buckets = self._buckets
+        buckets[index] = buckets.get(index, 0) + 1
         self.count += 1
         self.total += value
         if value > self.max:
             self.max = value
 
     def index(self, value: float) -> int:
-        if value < self.min_value:
+        if not value >= self.min_value:
             return 0
-        index = 1 + int(math.log(value / self.min_value) / self._log_growth)
-        while value >= self.upper_edge(index):  # float rounding at a bucket edge
-            index += 1
-        while index > 1 and value < self.upper_edge(index - 1):
-            index -= 1
+        x = math.log(value / self.min_value) * self._per_log
+        index = int(x)
+        if _EDGE < x - index < 1.0 - _EDGE:  # clear of a bucket edge: no rounding doubt
+            return index + 1
+        index += 1
+        upper = self.min_value * self.growth**index
+        if value >= upper:  # float rounding at a bucket edge
+            while value >= upper:
+                index += 1
+                upper = self.min_value * self.growth**index
+        else:
+            while index > 1 and value < self.min_value * self.growth ** (index - 1):
+                index -= 1
         return index
 
     def upper_edge(self, index: int) -> float:

@@ -38,6 +38,7 @@ class CloseReason(enum.StrEnum):
     TIMEOUT = "proxy timeout"  # the proxy's client idle timeout closed it
     BACKEND_LOST = "backend lost"  # the backend connection went away under it
     KILLED = "killed"  # KILL / admin action / shutdown
+    ERROR = "error"  # the proxy ended it for an error (malformed packet, failed re-login, ...)
 
 
 class _Open:
@@ -141,6 +142,16 @@ class SessionObservations:
             gaps = self.final_gaps[how] = Histogram()
         gaps.add(t - record.idle_since)
         self.closed_by[how] = self.closed_by.get(how, 0) + 1
+
+    def opened_at(self, session_id: int) -> float | None:
+        """When session ``session_id`` logged in (monotonic; None: not open)."""
+        record = self._open.get(session_id)
+        return None if record is None else record.opened
+
+    def idle_for(self, session_id: int, t: float) -> float | None:
+        """How long session ``session_id`` has been idle at ``t`` (None: not open)."""
+        record = self._open.get(session_id)
+        return None if record is None else t - record.idle_since
 
     def idle_now(self, t: float) -> Iterator[float]:
         """How long each open session has been idle at ``t``."""

@@ -2,8 +2,10 @@
 
 - a listener's ``service`` names a service; a service's ``servers`` and a monitor's ``servers``
   name servers; a server is in at most one monitor;
-- TLS: a listener with ``ssl=true`` needs ``ssl_cert`` and ``ssl_key``; every TLS file named
-  by an object with TLS on must exist; TLS files without ``ssl=true`` get a warning;
+- TLS: a listener with ``ssl=true`` needs ``ssl_cert`` and ``ssl_key``, and with
+  ``ssl_verify_peer_certificate=true`` also ``ssl_ca`` (the CA of the client certificates);
+  every TLS file named by an object with TLS on must exist; TLS files (or client-certificate
+  verification) without ``ssl=true`` get a warning;
 - at least one listener, and no two listeners on the same port of overlapping addresses.
 
 Sections whose type could not be used (already reported) are skipped, so one mistake is
@@ -38,6 +40,8 @@ def check(checked: Sequence[Checked], diag: Diagnostics) -> None:
             _one_monitor(item, kinds, monitored, diag)
         if item.kind in _TLS_CHECKS:
             _TLS_CHECKS[item.kind](item, diag)
+        if item.kind == "maxscale":
+            _cluster(item, diag)
     _listeners([c for c in checked if c.kind == "listener"], diag)
 
 
@@ -89,7 +93,37 @@ def _listener_tls(item: Checked, diag: Diagnostics) -> None:
                 item.lines["ssl"],
                 item.name,
             )
+    _client_certificates(item, diag)
     _tls_files(item, diag)
+
+
+def _client_certificates(item: Checked, diag: Diagnostics) -> None:
+    """``ssl_verify_peer_certificate=true`` on a listener: clients must present a certificate
+    signed by ``ssl_ca``, so ``ssl_ca`` is required (no fallback to the system CAs)."""
+    if not item.values.get("tls.verify_peer_certificate"):
+        return
+    line = item.lines["ssl_verify_peer_certificate"]
+    if not item.values.get("tls.enabled"):
+        diag.warning(
+            "ssl_verify_peer_certificate is set but ssl is not true: TLS is off for this "
+            "listener, so no client certificate is asked for",
+            line,
+            item.name,
+        )
+    elif "tls.ca" not in item.values:
+        diag.error(
+            "ssl_verify_peer_certificate=true needs ssl_ca; expected ssl_ca=<path> of the PEM "
+            "CA bundle that signs the client certificates",
+            line,
+            item.name,
+        )
+
+
+def _cluster(item: Checked, diag: Diagnostics) -> None:
+    """``cluster=etcd`` needs somewhere to find etcd."""
+    if item.values.get("cluster") == "etcd" and not item.values.get("etcd_endpoints"):
+        diag.error("cluster=etcd needs etcd_endpoints; expected etcd_endpoints="
+                   "http://HOST:2379[,http://HOST2:2379...]", item.lines["cluster"], item.name)
 
 
 def _server_tls(item: Checked, diag: Diagnostics) -> None:

@@ -43,6 +43,7 @@ from interlock.config.model import (
 from interlock.config.params import Param, Schema, Status, nested_model
 from interlock.config.tables import (
     GLOBAL_SECTION,
+    MODULE_ALIASES,
     MODULE_KEY,
     MODULE_PARAMS,
     OBJECT_TYPES,
@@ -272,13 +273,28 @@ def _schema(section: IniSection, diag: Diagnostics) -> Schema | None:
             section.name,
         )
         return None
-    return object_schema(kind, _module(section, kind))
+    module = _module(section, kind)
+    if module in MODULE_ALIASES.get(kind, {}):
+        _warn_old_module(section, kind, MODULE_ALIASES[kind][module], diag)
+    return object_schema(kind, module)
 
 
 def _module(section: IniSection, kind: str) -> str | None:
     key = MODULE_KEY.get(kind)
     entry = section.get(key) if key else None
     return entry.value.strip().lower() if entry else None
+
+
+def _warn_old_module(section: IniSection, kind: str, new: str, diag: Diagnostics) -> None:
+    """An old module name (``module=mysqlmon``): used as ``new``, with MaxScale's warning."""
+    entry = section.get(MODULE_KEY[kind])
+    assert entry is not None
+    diag.warning(
+        f"{entry.key}={entry.value.strip()} is deprecated: it is the old name of {new}, "
+        f"which is used; write {MODULE_KEY[kind]}={new}",
+        entry.line,
+        section.name,
+    )
 
 
 def _lookup(

@@ -59,6 +59,17 @@ class GlobalConfig:
     maxlog: bool = True
     syslog: bool = False
     ms_timestamp: bool = False
+    # issue 9, monitor leadership through etcd (interlock.cluster.leadership)
+    cluster: str = "none"  # none | etcd
+    etcd_endpoints: str | None = None  # comma-separated URLs
+    etcd_prefix: str = "/interlock/"
+    etcd_user: str | None = None
+    etcd_password: str | None = None
+    etcd_ssl_ca: str | None = None
+    etcd_ssl_cert: str | None = None
+    etcd_ssl_key: str | None = None
+    etcd_lease_ttl: float = 5.0
+    instance_name: str | None = None  # None: hostname:admin_port
 
 
 @dataclass(frozen=True, slots=True)

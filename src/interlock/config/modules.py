@@ -1,14 +1,18 @@
 """Module parameters: routers of services and modules of monitors.
 
 ``ROUTERS``/``MONITOR_MODULES`` map Interlock's module names (lowercase; MaxScale looks modules
-up in any case) to their extra parameters.  ``OTHER_*`` names MaxScale modules Interlock does
-not have, so the error can say so instead of "unknown".  Router parameters Interlock acts on
-fill ``ServiceConfig.routing``; the others are accepted with a warning.
+up in any case) to their extra parameters.  ``MONITOR_ALIASES`` maps old module names that
+MaxScale still loads under their new name (``mysqlmon`` -> ``mariadbmon``).  ``OTHER_*`` names
+MaxScale modules Interlock does not have, so the error can say so instead of "unknown".
+Router parameters Interlock acts on fill ``ServiceConfig.routing``; the others are accepted
+with a warning.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from interlock.config.params import Param, ignored, supported
@@ -26,6 +30,7 @@ from interlock.config.values import (
     EnumListType,
     EnumType,
     IntType,
+    ModuleType,
     ValueType,
 )
 
@@ -238,6 +243,10 @@ MARIADBMON: tuple[Param, ...] = (
 
 MONITOR_MODULES: dict[str, tuple[Param, ...]] = {"mariadbmon": MARIADBMON}
 
+#: old monitor module names MaxScale loads under their new name, with a deprecation warning
+#: (``name_mappings`` of MaxScale's server/core/load_utils.cc, 2.2 onwards); lowercase
+MONITOR_ALIASES: dict[str, str] = {"mysqlmon": "mariadbmon"}
+
 OTHER_MONITORS = frozenset(
     {
         "auroramon",
@@ -245,8 +254,31 @@ OTHER_MONITORS = frozenset(
         "galeramon",
         "grmon",
         "mmmon",
-        "mysqlmon",
         "ndbclustermon",
         "xpandmon",
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class AliasedModuleType:
+    """A :class:`ModuleType` that also takes old names, stored as the module they stand for
+    (``mysqlmon`` parses to ``mariadbmon``), so the rest of Interlock sees one name."""
+
+    modules: ModuleType
+    aliases: Mapping[str, str]
+
+    @property
+    def form(self) -> str:
+        return self.modules.form
+
+    @property
+    def expected(self) -> str:
+        return self.modules.expected
+
+    def parse(self, raw: str) -> str:
+        name = raw.strip().lower()
+        return self.aliases[name] if name in self.aliases else self.modules.parse(raw)
+
+    def render(self, value: Any) -> str:
+        return self.modules.render(value)

@@ -20,7 +20,14 @@ from interlock.config.model import (
     ServerConfig,
     ServiceConfig,
 )
-from interlock.config.modules import MONITOR_MODULES, OTHER_MONITORS, OTHER_ROUTERS, ROUTERS
+from interlock.config.modules import (
+    MONITOR_ALIASES,
+    MONITOR_MODULES,
+    OTHER_MONITORS,
+    OTHER_ROUTERS,
+    ROUTERS,
+    AliasedModuleType,
+)
 from interlock.config.params import Param, Schema, ignored, rejected, supported
 from interlock.config.values import (
     BOOL,
@@ -49,11 +56,23 @@ RANK = EnumType(("primary", "secondary"))
 #: the name of the global section (any case)
 GLOBAL_SECTION = "maxscale"
 
-#: the object types of ``type=...``; ``filter`` is known but rejected
+#: the object types of ``type=...``; ``filter`` and ``include`` are known but rejected
 OBJECT_TYPES = ("server", "service", "listener", "monitor")
+_NO_INCLUDE = "Interlock has no include sections (MaxScale 23.08+)"
 REJECTED_TYPES = {
     "filter": "Interlock has no filters; remove the section and the services' filters=",
+    "include": f"{_NO_INCLUDE}; copy its parameters into each section that includes it, "
+    "then remove it",
 }
+
+
+def _include_param() -> Param:
+    """``@include=`` in an object section: rejected, with the advice of ``type=include``."""
+    return rejected(
+        "@include",
+        NAMES,
+        note=f"{_NO_INCLUDE}; copy the included section's parameters into this section",
+    )
 
 
 def type_param(kind: str) -> Param:
@@ -139,6 +158,21 @@ GLOBAL: tuple[Param, ...] = (
     supported("maxlog", BOOL, "true", note="write the log file (log_file/logdir)"),
     ignored("module_configdir", PATH, "/etc/maxscale.modules.d"),
     supported("ms_timestamp", BOOL, "false"),
+    # issue 9, monitor leadership through etcd (docs/cluster.md, "Monitor leadership")
+    supported("cluster", EnumType(("none", "etcd")), "none",
+              note="Interlock extension: etcd = monitor leadership shared through etcd"),
+    supported("etcd_endpoints", TEXT,
+              note="Interlock extension: comma-separated etcd URLs (required with cluster=etcd)"),
+    supported("etcd_prefix", TEXT, "/interlock/", note="Interlock extension: key prefix in etcd"),
+    supported("etcd_user", TEXT, note="Interlock extension: etcd user (with etcd_password)"),
+    supported("etcd_password", PASSWORD, note="Interlock extension: may be encrypted (maxpasswd)"),
+    supported("etcd_ssl_ca", PATH, note="Interlock extension: CA to verify etcd's certificates"),
+    supported("etcd_ssl_cert", PATH, note="Interlock extension: client certificate for etcd"),
+    supported("etcd_ssl_key", PATH, note="Interlock extension: key of etcd_ssl_cert"),
+    supported("etcd_lease_ttl", DURATION, "5s",
+              note="Interlock extension: leader lease TTL (whole seconds, at least 2s)"),
+    supported("instance_name", TEXT,
+              note="Interlock extension: this instance's name in etcd; unset: HOSTNAME:ADMIN_PORT"),
     ignored("passive", BOOL, "false"),
     supported("persist_runtime_changes", BOOL, "true",
               note="false: runtime changes apply but are not saved (lost at restart)"),
@@ -245,6 +279,7 @@ SERVER: tuple[Param, ...] = (
         "share of the reads a readwritesplit service spreads; 0 = never chosen for reads "
         "(hints and pinned statements still reach it)",
     ),
+    _include_param(),
 )
 
 LISTENER: tuple[Param, ...] = (
@@ -286,8 +321,20 @@ LISTENER: tuple[Param, ...] = (
     ignored("ssl_cert_verify_depth", COUNT, "9"),
     ignored("ssl_cipher", TEXT),
     ignored("ssl_crl", PATH),
-    ignored("ssl_verify_peer_certificate", BOOL, "false"),
-    ignored("ssl_verify_peer_host", BOOL, "false"),
+    supported(
+        "ssl_verify_peer_certificate",
+        BOOL,
+        "false",
+        field="tls.verify_peer_certificate",
+        note="true: clients must present a certificate signed by ssl_ca (required then); "
+        "false: no client certificate is asked for",
+    ),
+    ignored(
+        "ssl_verify_peer_host",
+        BOOL,
+        "false",
+        note="the client's address is not checked against its certificate",
+    ),
     ignored("ssl_version", TLS_VERSION, "MAX"),
     rejected(
         "connection_init_sql_file",
@@ -300,6 +347,7 @@ LISTENER: tuple[Param, ...] = (
         note="Interlock does not read PROXY protocol headers",
     ),
     rejected("user_mapping_file", PATH, note="user mapping is not supported"),
+    _include_param(),
 )
 
 SERVICE: tuple[Param, ...] = (
@@ -366,15 +414,21 @@ SERVICE: tuple[Param, ...] = (
               note="readwritesplit: idle client sessions are closed after this (0s: never)"),
     rejected("cluster", TEXT, note="name the servers with servers= instead"),
     rejected("filters", TEXT, note="Interlock has no filters"),
+    _include_param(),
 )
 
 MONITOR: tuple[Param, ...] = (
     type_param("monitor"),
     supported(
         "module",
-        ModuleType("monitor module", tuple(MONITOR_MODULES), OTHER_MONITORS),
+        AliasedModuleType(
+            ModuleType("monitor module", tuple(MONITOR_MODULES), OTHER_MONITORS),
+            MONITOR_ALIASES,
+        ),
         required=True,
-        note="mariadbmon: replication monitor with failover, switchover, rejoin",
+        note="mariadbmon: replication monitor with failover, switchover, rejoin; mysqlmon "
+        "(its MaxScale 2.1 name, which MaxScale still loads as mariadbmon) is accepted as "
+        "mariadbmon with a deprecation warning",
     ),
     supported("servers", NAMES, required=True),
     supported("user", TEXT, required=True),
@@ -392,10 +446,13 @@ MONITOR: tuple[Param, ...] = (
     ignored("journal_max_age", DURATION, "28800s"),
     ignored("script", TEXT),
     ignored("script_timeout", DURATION, "90s"),
+    _include_param(),
 )
 
 #: the parameter that names the module of a service / monitor, and the modules' parameters
 MODULE_KEY = {"service": "router", "monitor": "module"}
+#: old module names (lowercase) by object type, and the module each stands for
+MODULE_ALIASES: dict[str, dict[str, str]] = {"service": {}, "monitor": MONITOR_ALIASES}
 MODULE_PARAMS: dict[str, dict[str, tuple[Param, ...]]] = {
     "service": ROUTERS,
     "monitor": MONITOR_MODULES,
@@ -418,10 +475,12 @@ def global_schema() -> Schema:
 def object_schema(kind: str, module: str | None = None) -> Schema:
     """The schema of a ``type=kind`` section whose router/module is ``module``.
 
-    With an unknown or missing module, the parameters of every known module are accepted, so
+    An old name (``mysqlmon``) is the module it stands for.  With an unknown or missing
+    module, the parameters of every known module are accepted, so
     one wrong module name does not also turn all of its parameters into errors.
     """
     model, core, modules = _CORE[kind]
+    module = MODULE_ALIASES.get(kind, {}).get(module or "", module)
     if module in modules:
         return Schema.build(kind, model, core, modules[module], module=module)
     merged: dict[str, Param] = {}

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from interlock.config.model import ServerConfig
+from interlock.errors import ClusterError
 from interlock.log import get_logger
 from interlock.monitor.errors import MonitorError
 from interlock.monitor.observations import (
@@ -161,6 +162,8 @@ class PlanOutcome:
 
 Publisher = Callable[[str, str | None], Awaitable[None]]
 StepListener = Callable[[StepResult], None]
+#: cluster=etcd: proves this instance still leads (raises a ClusterError, NotLeader, if not)
+Confirm = Callable[[], Awaitable[None]]
 
 
 class Executor:
@@ -169,8 +172,9 @@ class Executor:
 
     def __init__(self, servers: dict[str, ServerConfig], credentials: Credentials,
                  publish: Publisher, gate: WriteGate, keep_users: Iterable[str] = (),
-                 on_step: StepListener | None = None) -> None:
+                 on_step: StepListener | None = None, confirm: Confirm | None = None) -> None:
         self.servers = servers
+        self.confirm = confirm
         self.credentials = credentials
         self.publish = publish
         self.gate = gate
@@ -195,11 +199,15 @@ class Executor:
         log.notice("Starting %s", " | ".join(plan.describe()))
         try:
             for index, step in enumerate(plan.steps):
-                result = await self._run_step(step, index, len(plan.steps))
+                result = await self._fence(step, index)
+                ran = result is None  # a fenced step was not started: not undone
+                if result is None:
+                    result = await self._run_step(step, index, len(plan.steps))
                 results.append(result)
                 if not result.ok:
+                    last = index if ran else index - 1
                     undo = [await self._run_step(s, i, -1)
-                            for i, s in enumerate(rollback_steps(plan, index))]
+                            for i, s in enumerate(rollback_steps(plan, last))]
                     break
         finally:
             await self.close()
@@ -207,6 +215,22 @@ class Executor:
                               tuple(self._context.items()))
         (log.notice if outcome.ok else log.error)("%s", outcome.describe())
         return outcome
+
+    async def _fence(self, step: Step, index: int) -> StepResult | None:
+        """cluster=etcd: a failed step (not run) when this instance no longer leads."""
+        if self.confirm is None:
+            return None
+        started = time.monotonic()
+        try:
+            await self.confirm()
+        except ClusterError as exc:
+            error = f"lost leadership before step {index + 1}: {exc}"
+            log.error("step %d %s: not run: %s", index + 1, step.describe(), error)
+            result = StepResult(step, time.monotonic() - started, error)
+            if self.on_step is not None:
+                self.on_step(result)
+            return result
+        return None
 
     async def _run_step(self, step: Step, index: int, total: int) -> StepResult:
         label = f"step {index + 1}/{total}" if total >= 0 else f"rollback {index + 1}"

@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from interlock.config.model import MonitorConfig, ServerConfig
 from interlock.log import get_logger
@@ -61,6 +62,9 @@ from interlock.monitor.sqltext import parse_sql_file
 from interlock.monitor.states import ServerState
 from interlock.routing.topology import Topology
 from interlock.server.topology_source import TopologySource
+
+if TYPE_CHECKING:
+    from interlock.cluster.leadership import MonitorLeadership, Published
 
 log = get_logger(__name__)
 
@@ -111,6 +115,9 @@ class MonitorRuntime:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._first_tick = asyncio.Event()
+        #: cluster=etcd: this instance's leadership of the monitor (None: it always leads)
+        self.leadership: MonitorLeadership | None = None
+        self._followed: str | None = None  # the primary the leader published (followers)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -168,6 +175,8 @@ class MonitorRuntime:
         now = time.monotonic()
         self.health = update_health(self.health, observations, now)
         previous = self.cluster
+        if force_primary is None and self._followed and not self.leads():
+            force_primary = self._followed  # route by the leader's published decision
         seed = previous.with_primary(force_primary) if (previous and force_primary) else previous
         cluster = build_cluster(self.specs, observations, seed, self.settings, self.admin,
                                 self.health.failures)
@@ -189,14 +198,18 @@ class MonitorRuntime:
         self._report("verdict", None, f"primary {self.judgement.primary}: "
                      f"{self.judgement.verdict.value}: {self.judgement.reason}",
                      quiet=self.judgement.verdict in (Verdict.HEALTHY, Verdict.SUSPECT))
-        if act:
+        if act and self.leads():
             await self._act(cluster, now)
         return cluster
 
     def _publish(self, cluster: ClusterState, force: bool = False) -> None:
         weights = {name: server.weight for name, server in self.servers.items()}
         topology = cluster.to_topology(self._generation + 1, weights)
-        if not force and same_topology(self.source.current, topology):
+        same = not force and same_topology(self.source.current, topology)
+        if self.leadership is not None and self.leads() and (
+                not same or self.leadership.term_unannounced()):
+            self._announce(cluster)
+        if same:
             return
         self._generation += 1
         self.source.publish(topology)
@@ -242,6 +255,45 @@ class MonitorRuntime:
             self._record(Event(time.time(), server, ServerState.NONE, ServerState.NONE, text,
                                kind))
 
+    # -- leadership (cluster=etcd) -----------------------------------------------------------
+
+    def leads(self) -> bool:
+        """This instance may act on the cluster: no cluster store, or it holds the leadership."""
+        return self.leadership is None or self.leadership.is_leader()
+
+    def follow(self, decision: Published) -> None:
+        """The leader published a decision: route by its primary from the next tick, at once,
+        and keep its failover history (a new leader honours failover_block)."""
+        self._followed = decision.primary
+        to_mono = time.monotonic() - time.time()
+        history = self.failover_history
+        if decision.last_failover is not None and (
+                history.last_failover_at is None
+                or decision.last_failover + to_mono > history.last_failover_at):
+            history = FailoverHistory(decision.last_failover + to_mono, history.acknowledged_at)
+        if decision.acknowledged is not None and (
+                history.acknowledged_at is None
+                or decision.acknowledged + to_mono > history.acknowledged_at):
+            history = history.acknowledge(decision.acknowledged + to_mono)
+        self.failover_history = history
+        self.wake()
+
+    def _announce(self, cluster: ClusterState) -> None:
+        if self.leadership is None:
+            return
+        to_wall = time.time() - time.monotonic()
+        history = self.failover_history
+        self.leadership.announce(
+            cluster.primary, {v.name: v.state_text for v in cluster.servers},
+            None if history.last_failover_at is None else history.last_failover_at + to_wall,
+            None if history.acknowledged_at is None else history.acknowledged_at + to_wall)
+
+    def _not_leader(self, kind: PlanKind, server: str | None) -> Refusal | None:
+        if self.leadership is None or self.leadership.is_leader():
+            return None
+        return self._refused(Refusal(kind, server, self.leadership.not_leader_reason(),
+                                     remedies=("run it through the leader's admin API",)))
+
     # -- operations --------------------------------------------------------------------------
 
     def _sql_file(self, path: str | None) -> tuple[str, ...]:
@@ -269,8 +321,11 @@ class MonitorRuntime:
         if self.settings.replication_user:
             keep.append(self.settings.replication_user)
         executor = Executor(self.servers, self.credentials, self._publish_primary, self.gate,
-                            keep, self._on_step)
+                            keep, self._on_step,
+                            confirm=self.leadership.confirm if self.leadership else None)
         head = plan.describe()[0]
+        if self.leadership is not None:  # cluster=etcd: which instance acted
+            head += f" by instance '{self.leadership.instance}'"
         self._record(Event(time.time(), plan.target, ServerState.NONE, ServerState.NONE,
                            f"{head}: {len(plan.steps)} step(s)"
                            + "".join(f"; {n}" for n in plan.notes), EventKind.DECISION))
@@ -299,6 +354,8 @@ class MonitorRuntime:
 
     async def switchover(self, to: str | None = None, timeout: float | None = None) -> Outcome:
         """Planned change of primary (``interlock ctl switchover [--to] [--timeout]``)."""
+        if (refusal := self._not_leader(PlanKind.SWITCHOVER, to)) is not None:
+            return refusal
         async with self._ops:
             cluster = await self._tick(act=False)
             plan = plan_switchover(
@@ -316,6 +373,8 @@ class MonitorRuntime:
         """MaxScale's ``reset-replication [primary]``: destructive (every server's binary logs
         and GTID history are deleted; docs/failover.md).  Refused at once while another cluster
         operation runs: the lock is waited for only as long as a plain tick can hold it."""
+        if (refusal := self._not_leader(PlanKind.RESET_REPLICATION, primary)) is not None:
+            return refusal
         budget = self.credentials.connect_timeout + 4 * self.credentials.read_timeout + 1.0
         try:
             async with asyncio.timeout(budget):
@@ -336,6 +395,8 @@ class MonitorRuntime:
 
     async def failover(self, to: str | None = None) -> Outcome:
         """Manual failover of a failed primary (``interlock ctl failover [--to]``)."""
+        if (refusal := self._not_leader(PlanKind.FAILOVER, to)) is not None:
+            return refusal
         async with self._ops:
             cluster = await self._tick(act=False)
             return await self._failover(cluster, time.monotonic(), automatic=False, to=to)
@@ -360,12 +421,16 @@ class MonitorRuntime:
     def acknowledge_failover(self) -> None:
         """A person saw the last failover: automatic failover may happen again."""
         self.failover_history = self.failover_history.acknowledge(time.monotonic())
+        if self.cluster is not None and self.leads():
+            self._announce(self.cluster)  # the other instances learn it too
         self._record(Event(time.time(), None, ServerState.NONE, ServerState.NONE,
                            "failover acknowledged: automatic failover allowed again",
                            EventKind.DECISION))
 
     async def rejoin(self, server: str, force: bool = False) -> Outcome:
         """``interlock ctl rejoin server [--force]``."""
+        if (refusal := self._not_leader(PlanKind.REJOIN, server)) is not None:
+            return refusal
         async with self._ops:
             cluster = await self._tick(act=False)
             return await self._rejoin(cluster, server, force=force, automatic=False)

@@ -30,7 +30,8 @@ SQL_VARIABLES = (
     " @@log_bin AS log_bin, @@log_slave_updates AS log_slave_updates,"
     " @@gtid_domain_id AS gtid_domain_id, @@gtid_current_pos AS gtid_current_pos,"
     " @@gtid_binlog_pos AS gtid_binlog_pos, @@gtid_slave_pos AS gtid_slave_pos,"
-    " @@gtid_strict_mode AS gtid_strict_mode"
+    " @@gtid_strict_mode AS gtid_strict_mode,"
+    " @@global.wait_timeout AS wait_timeout, @@global.max_connections AS max_connections"
 )
 #: one row per replication connection (multi-source: several; empty when not a replica)
 SQL_SLAVES = "SHOW ALL SLAVES STATUS"
@@ -171,6 +172,8 @@ class ServerObservation:
     gtid_binlog_pos: GtidList = EMPTY
     gtid_slave_pos: GtidList = EMPTY
     gtid_strict_mode: bool = False
+    wait_timeout: int = 0  # @@global.wait_timeout (the advisor; 0: not read)
+    max_connections: int = 0  # @@global.max_connections (the advisor; 0: not read)
     semi_sync: SemiSync = SemiSync()
     slaves: tuple[SlaveStatus, ...] = ()
 
@@ -325,6 +328,8 @@ def build_observation(
         gtid_binlog_pos=_gtids(_column(v, "gtid_binlog_pos"), "gtid_binlog_pos"),
         gtid_slave_pos=_gtids(_column(v, "gtid_slave_pos"), "gtid_slave_pos"),
         gtid_strict_mode=_bool(v.get("gtid_strict_mode", 0), "gtid_strict_mode"),
+        wait_timeout=_int(v.get("wait_timeout", 0), "wait_timeout"),
+        max_connections=_int(v.get("max_connections", 0), "max_connections"),
         semi_sync=parse_semisync(semisync_status, semisync_variables),
         slaves=tuple(parse_slave_status(r) for r in slave_rows),
     )

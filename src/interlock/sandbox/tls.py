@@ -1,4 +1,5 @@
-"""Self-signed CA and server certificate for the sandbox servers and the proxy listener."""
+"""Self-signed CA and server certificate for the sandbox servers and the proxy listener, and
+client certificates signed by that CA (:func:`client_certificate`)."""
 
 from __future__ import annotations
 
@@ -134,3 +135,30 @@ def generate(directory: Path) -> TlsFiles:
     _write_key(files.key, server_key)
     _write_cert(files.cert, _server_certificate(server_key, ca_cert, ca_key))
     return files
+
+
+def _load_ca(files: TlsFiles) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    cert = x509.load_pem_x509_certificate(files.ca.read_bytes())
+    key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{files.ca_key} is not the RSA key of the sandbox CA")
+    return cert, key
+
+
+def client_certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    """A client certificate (common name ``name``, extended key usage clientAuth) signed by
+    the CA in ``directory`` (made by :func:`generate`), written next to it as
+    ``NAME-client-cert.pem`` and ``NAME-client-key.pem`` (0600); returns (cert, key)."""
+    ca_cert, ca_key = _load_ca(TlsFiles.in_dir(directory))
+    key = _new_key()
+    cert = (
+        _builder(_name(name), ca_cert.subject, key)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path = directory / f"{name}-client-cert.pem"
+    key_path = directory / f"{name}-client-key.pem"
+    _write_key(key_path, key)
+    _write_cert(cert_path, cert)
+    return cert_path, key_path

@@ -27,10 +27,12 @@ import signal
 import ssl
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from interlock import __version__
 from interlock.admin.http import AdminServer
 from interlock.admin.metrics import LoopLag
+from interlock.cluster.leadership import ClusterMembership
 from interlock.config.model import Config, MonitorConfig, ServerConfig, ServiceConfig
 from interlock.errors import InterlockError
 from interlock.log import get_logger, reopen
@@ -42,6 +44,9 @@ from interlock.server.listener import open_listener
 from interlock.server.registry import SessionRegistry
 from interlock.server.service import ServiceRuntime
 from interlock.server.topology_source import TopologySource, static_topology
+
+if TYPE_CHECKING:
+    from interlock.cluster.shared_config import SharedConfig
 
 log = get_logger(__name__)
 
@@ -79,10 +84,13 @@ class Proxy:
         self.listeners: list[asyncio.AbstractServer] = []
         self.listener_contexts: list[ListenerContext] = []
         self.admin: AdminServer | None = None
+        self.shared_config: SharedConfig | None = None  # cluster=etcd (interlock.cluster)
         self.loop_lag = LoopLag()
         self._stopped = asyncio.Event()
         self._hurry = asyncio.Event()  # a second stop signal: no more waiting for statements
         self._tasks: list[asyncio.Task[None]] = []
+        #: cluster=etcd: monitor leadership through etcd (interlock.cluster.leadership)
+        self.membership: ClusterMembership | None = None
 
     def monitor_of(self, service: str) -> MonitorRuntime | None:
         """The monitor whose topology ``service`` routes by (None: static roles)."""
@@ -105,6 +113,8 @@ class Proxy:
 
     async def start(self) -> None:
         log.notice("Interlock %s starting (config %s)", __version__, self.config.path)
+        if self.config.global_.cluster == "etcd":
+            self._join_cluster()
         await asyncio.gather(*(monitor.start() for monitor in self.monitors.values()))
         await asyncio.gather(
             *(self._log_version(server) for server in self.config.servers.values()),
@@ -133,6 +143,27 @@ class Proxy:
             self._tasks.append(asyncio.ensure_future(self._refresh_accounts(interval)))
         self._tasks.append(asyncio.ensure_future(self.loop_lag.run()))
         log.notice("Interlock started with %d listener(s)", len(self.listeners))
+
+    def _join_cluster(self) -> None:
+        """cluster=etcd: every monitor campaigns for its leadership and follows the leader's
+        published topology (before the first tick: nobody acts before it leads)."""
+        self.membership = ClusterMembership(self.config.global_)
+        for name, monitor in self.monitors.items():
+            self._lead(monitor, name)
+        self.membership.start()
+
+    def _lead(self, monitor: MonitorRuntime, name: str) -> None:
+        if self.membership is None:
+            return
+        leadership = self.membership.for_monitor(name)
+        leadership.on_topology = monitor.follow
+        monitor.leadership = leadership
+
+    def cluster_ok(self) -> tuple[bool, str]:
+        """Whether this instance is in touch with its cluster store (the health check)."""
+        if self.membership is None:
+            return True, "no cluster store configured"
+        return self.membership.cluster_ok()
 
     async def _refresh_accounts(self, interval: float) -> None:
         """users_refresh_interval: reload every service's accounts periodically."""
@@ -176,6 +207,8 @@ class Proxy:
         await asyncio.gather(*stopping)
         for monitor in self.monitors.values():
             await monitor.stop()
+        if self.membership is not None:
+            await self.membership.stop()
         for server in self.listeners:
             try:
                 await asyncio.wait_for(server.wait_closed(), STOP_GRACE)
@@ -261,10 +294,15 @@ class Proxy:
             await link.close()
         for name in old.monitors.keys() - new.monitors.keys():
             await self.monitors.pop(name).stop()
+            if self.membership is not None and name in self.membership.monitors:
+                await self.membership.monitors.pop(name).stop()  # resigns its leadership
         for name in new.monitors.keys() - old.monitors.keys():
             monitor = MonitorRuntime(new.monitors[name], new.servers,
                                      _source_for(new.monitors[name]))
             self.monitors[name] = monitor
+            self._lead(monitor, name)
+            if self.membership is not None:
+                self.membership.monitors[name].start()
             await monitor.start()
         for name in old.services.keys() - new.services.keys():
             del self.services[name]  # its running sessions keep the object
@@ -311,7 +349,16 @@ def _source_for(monitor: MonitorConfig) -> TopologySource:
 
 async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
+    shared = None
+    if config.global_.cluster == "etcd":  # the objects come from etcd (docs/cluster.md)
+        from interlock.cluster.shared_config import open_shared
+        try:
+            shared, config = await open_shared(config)
+        except InterlockError as exc:
+            log.error("Shared configuration: %s", exc)
+            return 1
     proxy = Proxy(config)
+    proxy.shared_config = shared
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, proxy.request_stop)
     loop.add_signal_handler(signal.SIGUSR1, reopen)  # log rotation: reopen the log file
@@ -320,8 +367,14 @@ async def serve(config: Config) -> int:
     except InterlockError as exc:
         log.error("%s", exc)
         await proxy.stop()
+        if shared is not None:
+            await shared.stop()
         return 1
+    if shared is not None:
+        shared.start(proxy)
     await proxy.wait()
+    if shared is not None:
+        await shared.stop()
     await proxy.stop()
     return 0
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -212,6 +213,8 @@ class ClientConnection(asyncio.Protocol):
             self._attempt.cancel()
             self._attempt = None
         if self._task is not None and not self._task.done():
+            if self._state == _AWAIT_TLS and isinstance(exc, ssl.SSLError):
+                self._log_tls_refused(exc)
             self._task.cancel()
 
     def pause_writing(self) -> None:
@@ -273,7 +276,13 @@ class ClientConnection(asyncio.Protocol):
         if is_ssl_request(payload):
             self._start_tls(packet)
             return
+        without_tls = self._raw is not None  # a TLS listener, and no SSL request came
         self._raw = None
+        if without_tls and self.ctx.listener.tls.verify_peer_certificate:
+            log.warning("Session %d: client %s did not use TLS on listener '%s', which "
+                        "requires a client certificate; refused", self.session_id,
+                        self.address, self.ctx.listener.name)
+            raise errors.tls_required(self.address)
         response = parse_handshake_response41(payload, self.advertised)
         self._response = response
         caps = int(response.capabilities) & int(self.advertised)
@@ -407,6 +416,7 @@ class ClientConnection(asyncio.Protocol):
         if exc is not None or conn is None:
             self._backend_failed(exc)
             return
+        self.ctx.service.observations.backend_connected(conn.server.name, time.monotonic())
         if self.closed:
             conn.close()
             return
@@ -423,6 +433,7 @@ class ClientConnection(asyncio.Protocol):
         self._packets = None
         self._response = None
         self.write(encode_packet(conn.login_ok, self._seq + 1))
+        self.session.opened()
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "Session %d: '%s'@'%s' connected to server '%s' (thread %d)",
@@ -492,6 +503,21 @@ class ClientConnection(asyncio.Protocol):
         )
         self._refuse(errors.bad_handshake())
 
+    def _log_tls_refused(self, exc: ssl.SSLError) -> None:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            why = f"its certificate does not verify ({exc.verify_message})"
+        elif exc.reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
+            why = "it sent no client certificate"
+        else:
+            why = str(exc)
+        log.warning("Session %d: TLS handshake with client %s refused: %s",
+                    self.session_id, self.address, why)
+
+    def _tls_failed(self, exc: BaseException) -> None:
+        self._log_tls_refused(cast(ssl.SSLError, exc))
+        self._stop_reading()
+        self.close()
+
     def _gone(self, exc: BaseException) -> None:
         log.info("Session %d: client %s went away during login: %s",
                  self.session_id, self.address, exc)
@@ -517,6 +543,7 @@ _LOGIN_FAILURES: tuple[
     (ClientError, ClientConnection._client_error),
     (ProtocolError, ClientConnection._protocol_error),
     (TimeoutError, ClientConnection._timeout),
-    ((ConnectionError, ssl.SSLError, TlsSetupError), ClientConnection._gone),
+    (ssl.SSLError, ClientConnection._tls_failed),
+    ((ConnectionError, TlsSetupError), ClientConnection._gone),
     (asyncio.CancelledError, ClientConnection._cancelled),
 )

@@ -52,6 +52,16 @@ def account_locked() -> ClientError:
     return ClientError(4151, "HY000", "Access denied, this account is locked")
 
 
+def tls_required(host: str) -> ClientError:
+    """A client that did not ask for TLS on a listener that requires client certificates
+    (MaxScale's answer to a client without TLS on an ssl listener)."""
+    return ClientError(
+        ErrorCode.ACCESS_DENIED, "28000",
+        f"Access without SSL denied for client '{host}': this listener requires TLS with a "
+        "client certificate",
+    )
+
+
 def bad_handshake() -> ClientError:
     return ClientError(ErrorCode.HANDSHAKE_ERROR, "08S01", "Bad handshake")
 

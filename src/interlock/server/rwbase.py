@@ -13,10 +13,8 @@ The session is built in three layers, each a module: this one; responses from th
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
-from interlock.advisor.observations import CloseReason
 from interlock.config.model import ServerConfig
 from interlock.errors import ClientError
 from interlock.log import get_logger
@@ -111,7 +109,7 @@ class RWSessionBase(Session):
         conn.congestion.link(self.client.gate)
         link.conn = conn
         self._by_conn[conn] = link
-        self.service.topology.load(link.name).connections += 1
+        self.service.topology.load(link.name).connected()
 
     def drop(self, link: Link, why: str) -> None:
         """Close ``link`` and take it out of the session (its statement ids go with it)."""
@@ -198,6 +196,15 @@ class RWSessionBase(Session):
             self.client.write(errors.err_packet(error, parked[0].seq + 1))
         self._pump()
 
+    def answer_command(self, error: ClientError) -> None:
+        """The command being handled (not sent, nothing relayed) gets ``error`` instead."""
+        from interlock.server import errors
+
+        last = self._last_cmd
+        self.client.write(errors.err_packet(error, last[0].seq + 1 if last is not None else 1))
+        self._busy = False
+        self._pump()
+
     def topology(self) -> Topology:
         return self._opener.topology()
 
@@ -227,16 +234,11 @@ class RWSessionBase(Session):
     def servers(self) -> tuple[str, ...]:
         return tuple(name for name, link in self._links.items() if link.conn is not None)
 
-    def close_reason(self) -> CloseReason:
-        """(Session's) and TIMEOUT when the keepalive closes a client idle past the service's
-        client idle limit (``wait_timeout``): the same test as its tick (which calls
-        ``close()`` without saying why)."""
-        limit = self.service.client_idle_limit
-        if (self.ended is None and not self._quitting and limit > 0 and self._current is None
-                and not self._busy
-                and time.monotonic() - self.keepalive._client_at >= limit):
-            return CloseReason.TIMEOUT
-        return super().close_reason()
+    def in_flight(self) -> bool:
+        """(Session's) a statement is answered, waits for a link, or its answer waits for its
+        GTID (``causal_reads``)."""
+        return (self._busy or self._current is not None or self._parked is not None
+                or self.causal.need_gtid)
 
     def close(self) -> None:
         if self.closed:

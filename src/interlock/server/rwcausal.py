@@ -162,6 +162,7 @@ class CausalReadsIO:
         session = self._session
         assert decision.wait_gtid is not None
         session._busy = True
+        session.service.causal_waits += 1
         statement = wait_statement(decision.wait_gtid, decision.wait_timeout)
 
         def waited(done: ResponseDone, _p: StatementPrepared | None, _b: bytes) -> None:

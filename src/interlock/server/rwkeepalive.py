@@ -26,6 +26,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
+from interlock.advisor.observations import CloseReason
 from interlock.log import get_logger
 from interlock.routing.session_state import LockReason
 from interlock.server.rwlinks import CONSUME, Expect, Link, first_value
@@ -140,6 +141,8 @@ class Keepalive:
         if limit > 0 and idle and now - self._client_at >= limit:
             log.notice("Session %d: closed after %.0fs without a command from the client"
                        " (wait_timeout=%gs)", s.id, now - self._client_at, limit)
+            if s.ended is None:
+                s.ended = CloseReason.TIMEOUT
             s.close()
             return
         if idle:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from typing import TYPE_CHECKING
 
 from interlock.errors import ClientError
@@ -123,6 +124,7 @@ class LinkOpener:
             reason = exc.message if isinstance(exc, ClientError) else str(exc)
             self._failed(link, reason)
             return
+        service.observations.backend_connected(link.name, time.monotonic())
         link.connecting = False
         if session.closed or session.links.get(link.name) is not link:
             await backend.close_quietly(conn)

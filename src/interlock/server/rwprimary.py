@@ -15,6 +15,15 @@ that needs the primary opens a new connection to the *current* primary with the 
    rolls the transaction back and the client's command gets an error saying so;
 4. the hidden ``last_gtid`` tracking of ``causal_reads``.
 
+A COMMIT lost in flight is never re-sent blindly.  With ``transaction_replay_commit_marker``
+the session wrote a token into its marker row inside the transaction before the COMMIT
+(:class:`~interlock.server.rwtrx.CommitMarker`); the new connection first reads that row, with
+a locking read (on the same server it waits until the old connection's transaction ended):
+the token is there, so the transaction committed, and the client's COMMIT is sent again on
+the new connection, where it is a no-op answered OK; it is not there, so the transaction did
+not commit, and it is replayed and the COMMIT sent again.  Without the marker (or when the
+read fails) the client gets an error saying the outcome is unknown.
+
 The commands that waited for the link then run (a statement lost in flight with nothing of its
 answer relayed yet, re-sent when it was a read or part of a replayable transaction).  One log
 line per reconnection: session, server, reason, what was restored.
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -37,16 +47,26 @@ from interlock.log import get_logger
 from interlock.routing.session_state import IN_TRANS, IN_TRANS_READONLY
 from interlock.routing.settings import MasterFailureMode
 from interlock.server import backend, errors
-from interlock.server.rwlinks import CONSUME, Expect, Link, OnDone
-from interlock.server.rwtrx import TrxLog, TrxStatement
+from interlock.server.rwlinks import CONSUME, Expect, Link, OnDone, first_value
+from interlock.server.rwtrx import (
+    NOT_SET_UP,
+    CommitMarker,
+    TrxLog,
+    TrxStatement,
+    plain_commit,
+)
+from interlock.sql.kinds import KindBits
 from interlock.wire.constants import Command, ErrorCode
 from interlock.wire.errors import ProtocolError
 from interlock.wire.events import ResponseDone, StatementPrepared
 
 if TYPE_CHECKING:
     from interlock.config.model import ServerConfig
+    from interlock.routing.decision import RouteDecision
     from interlock.server.backend import BackendConnection
     from interlock.server.rwsplit import RWSplitSession
+    from interlock.sql.kinds import Classification
+    from interlock.wire.framing import Packet
 
 log = get_logger(__name__)
 
@@ -60,15 +80,32 @@ def replay_failed(detail: str) -> ClientError:
                        f" committed: {detail}; restart the transaction")
 
 
-def commit_unknown(server: str, reason: str) -> ClientError:
-    return ClientError(ErrorCode.SERVER_LOST, "HY000",
-                       f"Lost connection to primary '{server}' during COMMIT ({reason}): the"
-                       f" outcome of the transaction is unknown")
+# The "outcome unknown" errors carry a server error code (1927, SQLSTATE 08S01: the link
+# failed): Connector/C (libmariadb) reports an ERR packet with a client-side code (2000-2999)
+# in answer to COM_STMT_EXECUTE as "2027 Received malformed packet" instead (measured).
+
+
+def commit_unknown(server: str, reason: str, what: str = "COMMIT") -> ClientError:
+    return ClientError(ErrorCode.CONNECTION_KILLED, "08S01",
+                       f"Lost connection to primary '{server}' during {what} ({reason}): the"
+                       f" outcome of the transaction is unknown; check whether its changes"
+                       f" are there before running it again")
+
+
+def write_unknown(server: str, reason: str) -> ClientError:
+    return ClientError(ErrorCode.CONNECTION_KILLED, "08S01",
+                       f"Lost connection to primary '{server}' during a statement outside a"
+                       f" transaction that may have written ({reason}): its outcome is unknown;"
+                       f" check whether its changes are there before running it again")
+
+
+_COMMIT = KindBits.COMMIT
+_WARNED: set[str] = set()  # marker tables already warned about (not set up)
 
 
 class PrimaryKeeper:
-    __slots__ = ("_attempts", "_deadline", "_session", "_tasks", "reason", "replay_pending",
-                 "trx")
+    __slots__ = ("_attempts", "_deadline", "_session", "_tasks", "commit_statements", "marked",
+                 "marker", "marking", "reason", "replay_pending", "trx", "verify")
 
     def __init__(self, session: RWSplitSession) -> None:
         self._session = session
@@ -77,6 +114,14 @@ class PrimaryKeeper:
                                    if settings.transaction_replay else None)
         self.reason = ""  # why the primary link has no connection
         self.replay_pending = False  # the open transaction is replayed on the next connection
+        table = session.service.config.routing.transaction_replay_commit_marker
+        self.marker = CommitMarker(table) if self.trx is not None and table else None
+        self.marking = False  # the marker is being written (the client's COMMIT waits)
+        self.marked: int | None = None  # the token written for the COMMIT being relayed
+        # a COMMIT lost in flight: (its token, the server it was sent to), read back next
+        self.verify: tuple[int, str] | None = None
+        # prepared statements that are a plain COMMIT: client id -> their classification
+        self.commit_statements: dict[int, Classification] = {}
         self._attempts = 0
         self._deadline = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -124,9 +169,15 @@ class PrimaryKeeper:
         link.connecting = True
         loop = asyncio.get_running_loop()
         if not self._attempts:
-            patience = s.settings.delayed_retry_timeout if s.settings.delayed_retry else 0.0
-            if self.replay_pending:
-                patience = max(patience, s.settings.transaction_replay_timeout)
+            settings = s.settings
+            # as in MaxScale, transaction_replay implies delayed_retry, for at least
+            # transaction_replay_timeout: a statement outside a transaction during a failover
+            # waits for the new primary too
+            replay = settings.transaction_replay
+            patience = settings.delayed_retry_timeout \
+                if settings.delayed_retry or replay else 0.0
+            if replay:
+                patience = max(patience, settings.transaction_replay_timeout)
             self._deadline = loop.time() + patience
         self._attempts += 1
         task = asyncio.ensure_future(self._connect(link))
@@ -145,6 +196,126 @@ class PrimaryKeeper:
     def cancel(self) -> None:
         for task in tuple(self._tasks):
             task.cancel()
+        if self.marker is not None:
+            self.marker.release()
+
+    # -- the commit marker -------------------------------------------------------------------
+
+    def wants_marker(self, payload: bytes, c: Classification | None) -> bool:
+        """Is ``payload`` (about to go to the primary) a COMMIT of a replayable transaction
+        that may have written, whose marker is not written yet?"""
+        trx = self.trx
+        if self.marker is None or trx is None or self.marked is not None or not trx.wrote \
+                or not trx.replayable:
+            return False
+        s = self._session
+        state = s.state
+        if not state.in_trx or state.status & IN_TRANS_READONLY:
+            return False
+        if payload[0] == Command.STMT_EXECUTE:
+            proxy_id = s.stmts.resolve(int.from_bytes(payload[1:5], "little"))
+            known = self.commit_statements.get(proxy_id)
+            stmt = state.ext.statements.get(proxy_id)
+            return known is not None and stmt is not None and stmt.classification is known
+        return c is not None and bool(int(c.kind) & _COMMIT) and plain_commit(payload[1:])
+
+    def prepared(self, proxy_id: int, c: Classification, payload: bytes) -> None:
+        """A statement was prepared (``payload``: the COM_STMT_PREPARE)."""
+        if self.marker is None or not int(c.kind) & _COMMIT or not plain_commit(payload[1:]):
+            return
+        known = self.commit_statements
+        if len(known) >= 16:  # forget closed ones (a client that prepares per transaction)
+            live = self._session.state.ext.statements
+            known = self.commit_statements = {k: v for k, v in known.items() if k in live}
+        known[proxy_id] = c
+
+    def mark(self, link: Link, packet: Packet, raw: bytes | None, decision: RouteDecision,
+             c: Classification | None) -> None:
+        """Write the marker on ``link`` (idle), then send the COMMIT (``packet``)."""
+        marker = self.marker
+        assert marker is not None
+        token, payload = marker.write()
+        self.marking = True
+        s = self._session
+        s._busy = True
+
+        def then() -> None:
+            if link.idle:
+                s.run_on(link, packet, raw, decision, c)
+            else:
+                s.park(packet, raw, link, decision)
+
+        def on_done(done: ResponseDone, _p: StatementPrepared | None, _b: bytes) -> None:
+            self.marking = False
+            if done.ok:
+                self.marked = token
+                then()
+                return
+            error = done.error
+            code = error.code if error is not None else 0
+            if code in NOT_SET_UP:
+                if marker.table not in _WARNED:
+                    _WARNED.add(marker.table)
+                    log.warning("Session %d: transaction_replay_commit_marker: cannot write %s"
+                                " (%s): COMMITs go on without it, a COMMIT lost in flight"
+                                " gets the 'outcome unknown' error", s.id, marker.table,
+                                error.message if error else "error")
+                self.marked = 0  # not marked: go on without
+                then()
+                return
+            # the transaction's own failure (e.g. a deadlock rolled it back): it is the answer
+            # to the client's COMMIT, which is not sent
+            s.answer_command(ClientError(code, error.sqlstate if error else "HY000",
+                                         error.message if error else "the marker failed"))
+
+        link.send(payload, Expect(CONSUME, on_done))
+
+    def lost_commit(self, server: str) -> bool:
+        """The primary (``server``) was lost with the client's COMMIT in flight: can its
+        outcome be established on the next connection?  (Then it is read back first.)"""
+        token, self.marked = self.marked, None
+        if not token:
+            return False
+        self.verify = (token, server)
+        return True
+
+    def _verify(self, link: Link, then: Callable[[], None]) -> None:
+        """Read the lost COMMIT's marker back on the new connection, before anything else."""
+        s = self._session
+        verify = self.verify
+        marker = self.marker
+        assert verify is not None and marker is not None
+        token, lost_on = verify
+        wait = int(s.settings.transaction_replay_timeout) or 1
+
+        def on_done(done: ResponseDone, _p: StatementPrepared | None, data: bytes) -> None:
+            if s.closed or s.primary is not link:
+                return
+            self.verify = None
+            if not done.ok:
+                detail = done.error.message if done.error is not None else "error"
+                log.warning("Session %d: the outcome of the COMMIT lost in flight (%s) could"
+                            " not be read on '%s': %s", s.id, self.reason, link.name, detail)
+                s.fail(commit_unknown(lost_on, f"{self.reason}; reading the commit marker on"
+                                               f" '{link.name}' failed: {detail}"),
+                       seq=s.parked_seq() + 1)
+                return
+            value = first_value(data)
+            committed = value is not None and value == str(token).encode()
+            log.notice("Session %d: the outcome of the COMMIT lost in flight (%s), read on"
+                       " '%s': %s", s.id, self.reason, link.name,
+                       "committed; the COMMIT is answered OK" if committed else
+                       "not committed; the transaction is replayed")
+            if committed:
+                self.replay_pending = False
+                if self.trx is not None:
+                    self.trx.clear()
+                state = s.state
+                s.state = dataclasses.replace(state, status=state.status & ~(
+                    IN_TRANS | IN_TRANS_READONLY), trx_target=None)
+            then()
+
+        link.send(marker.read(wait), Expect(CONSUME, on_done, collect=True))
 
     # -- connecting --------------------------------------------------------------------------
 
@@ -178,6 +349,7 @@ class PrimaryKeeper:
                 self._give_up(link, server, problem)
                 return
             await asyncio.sleep(RETRY_PAUSE)
+        service.observations.backend_connected(server.name, time.monotonic())
         if s.closed or s.primary is not link:
             await backend.close_quietly(conn)
             return
@@ -215,7 +387,14 @@ class PrimaryKeeper:
                 continue
             steps.append((payload, self._history_answer(link, payload, proxy_id, True)))
         restored = len(steps)
-        self._run(link, steps, 0, lambda: self._replay(link, restored))
+
+        def restore() -> None:
+            self._run(link, steps, 0, lambda: self._replay(link, restored))
+
+        if self.verify is not None and self.marker is not None:
+            self._verify(link, restore)  # on a fresh connection: before the session's SETs
+        else:
+            restore()
 
     def _history_answer(self, link: Link, payload: bytes, proxy_id: int, ok: bool) -> OnDone:
         s = self._session
@@ -263,6 +442,10 @@ class PrimaryKeeper:
             return
         if index == len(statements):
             s.service.replays += 1
+            state = s.state
+            if state.in_trx and state.trx_target != link.name:
+                # the transaction now runs here (a new primary): route its statements here
+                s.state = dataclasses.replace(state, trx_target=link.name)
             self._finish(link, restored, len(statements))
             return
         stmt = statements[index]

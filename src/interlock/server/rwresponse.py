@@ -34,7 +34,6 @@ from interlock.server import errors
 from interlock.server.backend import BackendConnection
 from interlock.server.pstmt import patch_prepare_ok
 from interlock.server.rwbase import RWSessionBase
-from interlock.server.rwcausal import may_write
 from interlock.server.rwlinks import (
     AFTER_COMMAND,
     AFTER_EXECUTE,
@@ -48,9 +47,9 @@ from interlock.server.rwlinks import (
     OnDone,
     response_facts,
 )
-from interlock.server.rwprimary import commit_unknown
+from interlock.server.rwprimary import commit_unknown, write_unknown
 from interlock.server.sescmd import SessionCommand, diverged
-from interlock.sql.kinds import StatementKind
+from interlock.sql.kinds import FeatureBits, KindBits
 from interlock.wire.constants import Command
 from interlock.wire.errors import ProtocolError
 from interlock.wire.events import ResponseDone, ResponseEvent, StatementPrepared
@@ -58,7 +57,16 @@ from interlock.wire.framing import Packet
 
 log = get_logger(__name__)
 
-_ENDS_TRX = int(StatementKind.COMMIT)  # (ROLLBACK in flight: replaying it is harmless)
+_K = KindBits
+# in a transaction, a statement lost in flight with one of these kinds may have committed it
+# (explicitly or implicitly): never re-sent blindly.  (ROLLBACK: re-sending it is harmless.)
+_ENDS_TRX = (_K.COMMIT | _K.BEGIN_TRX | _K.DDL | _K.SET_AUTOCOMMIT | _K.LOCK_TABLES
+             | _K.UNLOCK_TABLES | _K.XA | _K.CALL | _K.UNKNOWN | _K.EXECUTE_NAMED | _K.LOAD_LOCAL)
+# outside a transaction, a statement with only these kinds changed no data: it can be re-sent
+_NO_CHANGE = _K.READ | _K.SHOW | _K.BEGIN_TRX | _K.BEGIN_TRX_READ_ONLY | _K.COMMIT | _K.ROLLBACK
+_OPAQUE = FeatureBits.MULTI_STATEMENT | FeatureBits.COMPOUND  # what runs is not known
+_STATEMENTS = frozenset((int(Command.QUERY), int(Command.STMT_EXECUTE),
+                         int(Command.STMT_BULK_EXECUTE)))
 
 
 def _why(exc: Exception | None, link: Link) -> str:
@@ -129,7 +137,11 @@ class RWResponses(RWSessionBase):
         flight = self._current
         self._current = None
         assert flight is not None
-        self.service.topology.load(link.name).finished(time.monotonic() - flight.started)
+        now = time.monotonic()
+        load = self.service.topology.load(link.name)
+        load.finished(now - flight.started)
+        if not done.ok:
+            load.errors += 1
         if flight.held is not None:
             if prepared is not None and done.ok:
                 self.stmts.prepared(flight.proxy_id, link.name, prepared.statement_id,
@@ -140,9 +152,13 @@ class RWResponses(RWSessionBase):
             else:
                 self.client.write(bytes(flight.held))
         self._advance(link, flight, done, prepared)
-        trx = self.keeper.trx
+        keeper = self.keeper
+        trx = keeper.trx
         if trx is not None and link.is_primary:
             trx.done(self.state.in_trx)
+            keeper.marked = None  # (set only for the COMMIT just answered)
+        if self._rec is not None:
+            self._rec.idle(self.id, now)
         self._busy = False
         self._pump()
 
@@ -174,6 +190,8 @@ class RWResponses(RWSessionBase):
                 self.history.forget_statement(flight.proxy_id)
             if done.ok and entry is None and link.is_primary:
                 self.prepared_texts[flight.proxy_id] = flight.payload
+            if done.ok and c is not None:
+                self.keeper.prepared(flight.proxy_id, c, flight.payload)
         elif after == AFTER_INIT_DB:
             database = flight.payload[1:].decode("utf-8", "replace")
             state = after_init_db(state, database, decision, facts)
@@ -205,6 +223,9 @@ class RWResponses(RWSessionBase):
         if self._quitting:
             self.close()
             return
+        if not link.pending and self._rec is not None:  # (idle since its last command)
+            now = time.monotonic()
+            self._rec.backend_lost_idle(link.name, now, now - link.used)
         relaying = bool(link.pending) and link.pending[0] is RELAYED
         if link.is_primary and self.keeper.enabled and self._survive(link, relaying, exc):
             return
@@ -241,23 +262,31 @@ class RWResponses(RWSessionBase):
             last = self._last_cmd
             if flight is None or flight.relayed or last is None:
                 return False
-            c = flight.classification
+            kind = self._kind_of(flight)
+            seq = link.conn.tracker.next_seq if link.conn else 1
             if in_trx:
                 if not keeper.can_replay():
                     return False
-                if c is not None and int(c.kind) & _ENDS_TRX:
-                    server = link.server
-                    self.fail(commit_unknown(server.name, reason), seq=link.conn.tracker.next_seq
-                              if link.conn else 1)
-                    return True
-            elif may_write(flight) or not self.settings.retry_failed_reads:
+                if kind is None or kind & _ENDS_TRX:
+                    commit = kind is not None and kind & _K.COMMIT
+                    if not (commit and keeper.lost_commit(link.name)):  # (else: read back)
+                        what = "COMMIT" if commit else "a statement that may end the transaction"
+                        self.fail(commit_unknown(link.name, reason, what), seq=seq)
+                        return True
+            elif flight.entry is not None or not self.settings.retry_failed_reads:
                 return False
+            elif kind is None or kind & ~_NO_CHANGE:
+                self.fail(write_unknown(link.name, reason), seq=seq)
+                return True
             resend = last
             if keeper.trx is not None:
                 keeper.trx.unanswered()
             self._current = None
             self._busy = False
             self.service.topology.load(link.name).finished()
+        elif keeper.marking:  # lost while writing the COMMIT's marker: the COMMIT was not sent
+            keeper.marking = False
+            resend = self._last_cmd
         elif in_trx and not keeper.can_replay():
             return False
         keeper.replay_pending = in_trx
@@ -269,6 +298,27 @@ class RWResponses(RWSessionBase):
         elif self._parked is not None or self._primary.waiters:
             keeper.ensure()
         return True
+
+    def _kind_of(self, flight: Inflight) -> int | None:
+        """The statement kind bits of ``flight`` (a prepared statement's from its prepare);
+        None: not known (or a multi-statement, whose parts may be anything)."""
+        c = flight.classification
+        if c is None:
+            command = flight.payload[0]
+            if command not in _STATEMENTS:
+                return _K.READ  # COM_PING, COM_FIELD_LIST...: nothing a re-send could repeat
+            stmt = self.state.ext.statements.get(flight.proxy_id)
+            if stmt is None:
+                return None
+            c = stmt.classification
+        if int(c.features) & _OPAQUE:
+            return None
+        return int(c.kind)
+
+    def may_change(self, flight: Inflight) -> bool:
+        """Might the statement of ``flight`` change data?"""
+        kind = self._kind_of(flight)
+        return kind is None or bool(kind & ~_NO_CHANGE)
 
     def replica_answer(self, link: Link, entry: SessionCommand) -> OnDone:
         def on_done(done: ResponseDone, prepared: StatementPrepared | None, _: bytes) -> None:

@@ -50,6 +50,7 @@ from interlock.log import get_logger
 from interlock.routing import policy
 from interlock.routing.decision import Reason, RouteDecision, Target, plain_decision
 from interlock.routing.session_state import initial_state
+from interlock.routing.topology import READ_REASONS
 from interlock.server import errors, rwstmt
 from interlock.server.backend import BackendConnection, Login
 from interlock.server.flow import Reason as FlowReason
@@ -97,6 +98,7 @@ log = get_logger(__name__)
 _KILL_HINT = re.compile(rb"[kK][iI][lL][lL]")
 INPUT_HIGH = 1 << 20  # buffered client bytes at which reading pauses while busy
 _STATELESS = frozenset((int(Command.PING), int(Command.STATISTICS)))
+_QUIT = b"\x01"  # COM_QUIT: not a statement for the recorder (the session's close says it)
 
 
 class RWSplitSession(RWResponses):
@@ -132,6 +134,9 @@ class RWSplitSession(RWResponses):
                 header, _ = unpack_header_first(data)
                 length = header & 0xFFFFFF
                 if length + 4 == len(data) and length < MAX_PAYLOAD:
+                    rec = self._rec
+                    if rec is not None and data[4:5] != _QUIT:  # (the time just read)
+                        rec.statement(self.id, self.keepalive._client_at)
                     self._command(Packet(header >> 24, data[4:]), data)
                     if not self._busy and self._input.buffered:
                         self._pump()
@@ -155,6 +160,10 @@ class RWSplitSession(RWResponses):
             packet = self._input.next_packet()
             if packet is None:
                 break
+            rec = self._rec
+            if rec is not None and packet.payload[:1] != _QUIT:
+                # when its bytes arrived: a command buffered behind a response has no idle gap
+                rec.statement(self.id, self.keepalive._client_at)
             self._command(packet, None)
         if not self._busy:
             self.client.gate.resume(FlowReason.BUSY)
@@ -254,6 +263,15 @@ class RWSplitSession(RWResponses):
             if gate is not None and gate.held and not self.state.in_trx:
                 self._wait_for_gate(packet, raw, gate)
                 return
+        elif decision.target is Target.SERVER and decision.server is not None \
+                and decision.server == self.state.trx_target \
+                and decision.server not in self._links:
+            # the transaction's connection there is gone: a new one would run this outside it
+            name = decision.server
+            server = next((s for s in self.service.servers if s.name == name), None)
+            raise errors.lost_backend(name, server.address if server else "?",
+                                      server.port if server else 0,
+                                      "the connection running the transaction was lost")
         link = self._opener.usable(decision)
         if link is None:
             return self._reroute(packet, raw, decision)
@@ -291,9 +309,14 @@ class RWSplitSession(RWResponses):
                c: Classification | None = None) -> None:
         """Relay a COM_QUERY or a statement command on ``link`` (idle)."""
         payload = packet.payload
-        if payload[0] == Command.QUERY:
-            if c is None:
-                c = classify(payload[1:], no_backslash_escapes=self.state.no_backslash_escapes)
+        query = payload[0] == Command.QUERY
+        if query and c is None:
+            c = classify(payload[1:], no_backslash_escapes=self.state.no_backslash_escapes)
+        keeper = self.keeper
+        if keeper.marker is not None and link.is_primary and keeper.wants_marker(payload, c):
+            keeper.mark(link, packet, raw, decision, c)  # the marker, then this COMMIT
+            return
+        if query:
             self.relay(link, Inflight(payload, decision, AFTER_QUERY, c), raw, packet.seq)
         else:
             rwstmt.execute_on(self, link, packet, decision)
@@ -313,7 +336,12 @@ class RWSplitSession(RWResponses):
         self.service.route_reasons[decision.reason] += 1
         self.service.route_servers[link.name] += 1
         flight.started = time.monotonic()
-        self.service.topology.load(link.name).started()
+        load = self.service.topology.load(link.name)
+        load.started()
+        if decision.reason in READ_REASONS:
+            load.reads += 1
+        else:
+            load.writes += 1
         congestion = self.client.congestion
         if congestion.peer is not conn.gate:  # relinking the same peer is a no-op
             congestion.link(conn.gate)
@@ -325,7 +353,8 @@ class RWSplitSession(RWResponses):
         trx = self.keeper.trx
         if trx is not None and link.is_primary and flight.entry is None \
                 and payload[0] in RECORDED:
-            trx.sent(payload, flight.proxy_id, self.state.in_trx, self.id)
+            trx.sent(payload, flight.proxy_id, self.state.in_trx, self.id,
+                     self.keeper.marker is None or self.may_change(flight))
         link.used = flight.started
         answered = conn.tracker.start(payload[0], payload[:16], last_seq)
         if answered:

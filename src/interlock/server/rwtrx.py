@@ -11,11 +11,22 @@ Replay (:mod:`interlock.server.rwprimary`) sends the recorded statements again o
 connection, one at a time, consuming each response and computing the same CRC; equal checksums
 mean the client saw exactly what the new connection produced, so the transaction can go on.
 
+The commit marker (``transaction_replay_commit_marker``): before the COMMIT of a transaction
+that may have written, the session writes a random token into its own row of a small table,
+inside the transaction; when the connection is lost with that COMMIT in flight, the token's
+presence on the (new) primary says whether the transaction committed (docs/failover.md, "A
+COMMIT whose outcome is unknown").  :class:`CommitMarker` makes the statements; the row's key
+comes from a process-wide pool of slots, so rows are reused and stay as many as the sessions
+that ever ran at once.
+
 Pure bookkeeping: no I/O.
 """
 
 from __future__ import annotations
 
+import heapq
+import re
+import secrets
 import zlib
 from dataclasses import dataclass
 
@@ -33,7 +44,7 @@ class TrxStatement:
 
 
 class TrxLog:
-    __slots__ = ("limit", "overflowed", "running", "size", "statements")
+    __slots__ = ("limit", "overflowed", "running", "size", "statements", "wrote")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -41,16 +52,20 @@ class TrxLog:
         self.size = 0
         self.overflowed = False  # over the limit: this transaction cannot be replayed
         self.running = 0  # CRC of the response being relayed
+        self.wrote = False  # a statement of the transaction may have written
 
     @property
     def replayable(self) -> bool:
         return not self.overflowed
 
-    def sent(self, payload: bytes, proxy_id: int, in_trx: bool, session_id: int) -> None:
-        """A statement goes to the primary (``in_trx``: a transaction is open before it)."""
+    def sent(self, payload: bytes, proxy_id: int, in_trx: bool, session_id: int,
+             writes: bool = True) -> None:
+        """A statement goes to the primary (``in_trx``: a transaction is open before it;
+        ``writes``: it may change data)."""
         if not in_trx:
             self.clear()
         self.running = 0
+        self.wrote = self.wrote or writes
         if self.overflowed:
             return
         self.size += len(payload)
@@ -82,9 +97,95 @@ class TrxLog:
         self.statements.clear()
         self.size = 0
         self.overflowed = False
+        self.wrote = False
 
     def __len__(self) -> int:
         return len(self.statements)
 
 
 RECORDED = frozenset((int(Command.QUERY), int(Command.STMT_EXECUTE)))
+
+
+# -- the commit marker ----------------------------------------------------------------------
+
+_PLAIN_COMMIT = re.compile(rb"\s*commit(?:\s+work)?\s*;?\s*", re.IGNORECASE)
+# errors that say the marker is not set up (table, schema, column, privilege): the COMMIT goes
+# on without it; any other error is the transaction's (e.g. a deadlock rolled it back)
+NOT_SET_UP = frozenset((1044, 1049, 1054, 1142, 1143, 1146))
+
+
+def create_statement(table: str) -> str:
+    """The ``CREATE TABLE`` of the commit marker's table ``schema.table`` (docs/failover.md)."""
+    schema, name = table.split(".", 1)
+    return (f"CREATE TABLE `{schema}`.`{name}` (id BIGINT UNSIGNED PRIMARY KEY,"
+            " token BIGINT UNSIGNED NOT NULL) ENGINE=InnoDB")
+
+
+def plain_commit(sql: bytes) -> bool:
+    """``COMMIT`` or ``COMMIT WORK`` and nothing else (not ``AND CHAIN``, not ``RELEASE``)."""
+    return _PLAIN_COMMIT.fullmatch(sql) is not None
+
+
+class _Slots:
+    """Row keys of the sessions of this process: a random 40-bit prefix (one per process, so
+    proxies sharing a cluster do not collide) and the lowest free 24-bit slot."""
+
+    __slots__ = ("_free", "_next", "prefix")
+
+    def __init__(self) -> None:
+        self.prefix = secrets.randbits(40) << 24
+        self._free: list[int] = []
+        self._next = 0
+
+    def take(self) -> int:
+        if self._free:
+            return heapq.heappop(self._free)
+        if self._next >= 1 << 24:
+            raise OverflowError("no commit-marker slot left")
+        self._next += 1
+        return self._next - 1
+
+    def give(self, slot: int) -> None:
+        heapq.heappush(self._free, slot)
+
+
+_SLOTS = _Slots()
+
+
+class CommitMarker:
+    """The commit marker of one session: its row (taken on first use, given back at close)
+    and the statements that write and read it.  ``table`` is ``schema.table`` of plain
+    identifiers (checked by the config)."""
+
+    __slots__ = ("_slot", "table")
+
+    def __init__(self, table: str) -> None:
+        schema, name = table.split(".", 1)
+        self.table = f"`{schema}`.`{name}`"
+        self._slot: int | None = None
+
+    @property
+    def key(self) -> int:
+        if self._slot is None:
+            self._slot = _SLOTS.take()
+        return _SLOTS.prefix | self._slot
+
+    def write(self) -> tuple[int, bytes]:
+        """A new token and the COM_QUERY that writes it into the session's row."""
+        token = secrets.randbits(63) or 1
+        sql = (f"INSERT INTO {self.table} (id, token) VALUES ({self.key}, {token})"
+               f" ON DUPLICATE KEY UPDATE token = VALUES(token)")
+        return token, b"\x03" + sql.encode()
+
+    def read(self, lock_wait: int) -> bytes:
+        """The COM_QUERY that reads the session's row, waiting (a locking read) for a
+        transaction that still holds it on that server to end."""
+        sql = (f"SET STATEMENT innodb_lock_wait_timeout={max(lock_wait, 1)} FOR"
+               f" SELECT token FROM {self.table} WHERE id = {self.key} LOCK IN SHARE MODE")
+        return b"\x03" + sql.encode()
+
+    def release(self) -> None:
+        if self._slot is not None:
+            _SLOTS.give(self._slot)
+            self._slot = None
+

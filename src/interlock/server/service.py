@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import ssl
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from interlock import __version__
+from interlock.advisor.method2 import BackendSettings, ProxySettings
+from interlock.advisor.observations import SessionObservations
 from interlock.config.model import GlobalConfig, ServerConfig, ServiceConfig
 from interlock.log import get_logger
 from interlock.routing.balancer import within_lag
@@ -92,6 +95,13 @@ class ServiceRuntime:
         self.reconnections = 0
         self.replays = 0
         self.replay_failures = 0
+        # metrics: sessions opened, replica reads preceded by a causal_reads GTID wait
+        self.total_sessions = 0
+        self.causal_waits = 0
+        # what the sessions of this service did (the advisor's Method 2, docs/advisor.md):
+        # each session reports its login, commands, responses and close, and backend
+        # connections opened and lost while idle
+        self.observations = SessionObservations()
 
     def learned_wait_timeout(self, server: str, seconds: float) -> None:
         """The first session that read ``server``'s wait_timeout reports it (once): warn when
@@ -107,6 +117,23 @@ class ServiceRuntime:
                         " holding a transaction, temporary tables or locks are pinged every %gs"
                         " instead, others may expire and are reopened when next used",
                         self.name, setting, server, seconds, protect_interval(seconds))
+
+    def advisor_settings(
+        self, variables: Mapping[str, Mapping[str, int]] | None = None
+    ) -> tuple[list[BackendSettings], ProxySettings]:
+        """Method 2's settings for this service (``advisor.proxy_report``): per server its
+        ``wait_timeout`` and ``max_connections`` from ``variables`` (server name -> SHOW GLOBAL
+        VARIABLES, lower-case names), else the ``wait_timeout`` the sessions read; the
+        service's keepalive and client idle timeout."""
+        given = variables or {}
+        backends = []
+        for server in self.servers:
+            values = given.get(server.name, {})
+            wait = values.get("wait_timeout")
+            if wait is None and server.name in self.backend_wait_timeouts:
+                wait = int(self.backend_wait_timeouts[server.name])
+            backends.append(BackendSettings(server.name, wait, values.get("max_connections")))
+        return backends, ProxySettings(self.keepalive, self.client_idle_limit)
 
     def login_server(self) -> ServerConfig | None:
         """The server a new client session logs in to: the current primary, or for
@@ -141,19 +168,26 @@ class ServiceRuntime:
         self, client: ClientConnection, conn: BackendConnection, login: Login
     ) -> Session:
         """The session object of this service's router, joined to its first backend ``conn``."""
+        self.total_sessions += 1
         if self.router == "readwritesplit":
             from interlock.server.rwsplit import RWSplitSession
 
             return RWSplitSession(client, conn, login, self)
         from interlock.server.session import Session
 
-        return Session(client, conn, login, self.topology.load(conn.server.name))
+        return Session(client, conn, login, self.topology.load(conn.server.name),
+                       self.observations)
 
     def tls_for(self, server: ServerConfig) -> ssl.SSLContext | None:
         """The client-side TLS context for ``server`` (None when its TLS is off)."""
         if server.name not in self._tls:
             self._tls[server.name] = tls.client_context(server.tls) if server.tls.enabled else None
         return self._tls[server.name]
+
+    def replace_tls(self, contexts: dict[str, ssl.SSLContext | None]) -> None:
+        """Backend TLS contexts loaded again (``POST /v1/maxscale/tls/reload``): connections
+        opened from now on use them."""
+        self._tls = dict(contexts)
 
     def capabilities(self, listener_tls: bool) -> Capability:
         """What the proxy advertises: supported ∩ the primary's, SSL only with listener TLS."""
@@ -187,6 +221,27 @@ class ServiceRuntime:
 
     def status(self) -> ServerStatus:
         return ServerStatus.AUTOCOMMIT
+
+    def reconfigure(self, config: ServiceConfig, servers: Mapping[str, ServerConfig]) -> bool:
+        """A runtime change (``Proxy.reconfigure``): new sessions use the new parameters and
+        servers (new connections go to a server's new address); running sessions keep the
+        settings they started with and their connections, as in MaxScale.  The router does not
+        change (refused before).  True when the service user changed: reload the accounts."""
+        old, before = self.config, self._by_name
+        self.config = config
+        self.servers = [servers[name] for name in config.servers if name in servers]
+        self._by_name = {server.name: server for server in self.servers}
+        self.primary = self.servers[0] if self.servers else None
+        changed = {n for n in {*before, *self._by_name} if before.get(n) != self._by_name.get(n)}
+        self._tls = {n: ctx for n, ctx in self._tls.items() if n not in changed}
+        for name in changed & set(self.backend_wait_timeouts):
+            del self.backend_wait_timeouts[name]
+        self.settings = router_settings(config)
+        self.connroute_roles = connroute_roles(config)
+        self.keepalive = config.connection_keepalive
+        self.client_idle_limit = config.client_idle_timeout
+        self.accounts.service = config
+        return (old.user, old.password) != (config.user, config.password)
 
 
 def router_settings(config: ServiceConfig) -> RouterSettings:

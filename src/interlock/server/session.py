@@ -146,7 +146,7 @@ class Session:
         self.reply_seq = 1  # sequence id of the proxy's answer to COM_CHANGE_USER
         self._load = load  # the server's live counters (readconnroute: connections)
         if load is not None:
-            load.connections += 1
+            load.connected()
         # the service's Method 2 recorder (interlock.advisor.observations): one call per
         # command and per completed response, one at login and one at the close
         self._rec = recorder
@@ -512,6 +512,10 @@ class Session:
         """The servers this session has a backend connection to (admin API, forced
         maintenance)."""
         return (self.backend.server.name,)
+
+    def in_flight(self) -> bool:
+        """A command is being sent or answered (a graceful shutdown lets it finish)."""
+        return not self.backend.tracker.idle or self._task is not None or self._held is not None
 
     def close_reason(self) -> CloseReason:
         """How the session ends (for the recorder): COM_QUIT, else what ended it, else the

@@ -24,19 +24,27 @@ class TlsSetupError(InterlockError):
 
 
 def server_context(tls: TlsConfig) -> ssl.SSLContext:
-    """The listener's context: its certificate and key; client certificates are verified when
-    a CA is configured and the client presents one."""
+    """The listener's context: its certificate and key.  With ``ssl_verify_peer_certificate``
+    a client must present a certificate signed by ``ssl_ca`` or its handshake fails
+    (CERT_REQUIRED); without it no client certificate is asked for (CERT_NONE), as MaxScale."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         ctx.load_cert_chain(tls.cert or "", tls.key or None)
-        if tls.ca:
-            ctx.load_verify_locations(cafile=tls.ca)
-            ctx.verify_mode = ssl.CERT_OPTIONAL
     except (OSError, ssl.SSLError) as exc:
         raise TlsSetupError(
             f"cannot load TLS certificate/key ({tls.cert}, {tls.key}): {exc}"
         ) from exc
+    if not tls.verify_peer_certificate:
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if not tls.ca:  # the loader refuses this; a context must never verify against nothing
+        raise TlsSetupError("ssl_verify_peer_certificate=true needs ssl_ca")
+    try:
+        ctx.load_verify_locations(cafile=tls.ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsSetupError(f"cannot load the client CA ssl_ca ({tls.ca}): {exc}") from exc
+    ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
 
 

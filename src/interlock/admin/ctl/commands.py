@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from interlock.admin.ctl import actions, fields, objects
+from interlock.admin.ctl import actions, advise, fields, health, objects
 from interlock.admin.ctl.base import Command, Handler, Result, arg, segment
 from interlock.admin.ctl.client import Client
 from interlock.admin.ctl.fields import Spec
@@ -81,7 +81,8 @@ READS: tuple[Command, ...] = (
             show_maxscale),
 )
 
-COMMANDS: tuple[Command, ...] = READS + actions.COMMANDS + objects.COMMANDS
+COMMANDS: tuple[Command, ...] = (READS + actions.COMMANDS + objects.COMMANDS + health.COMMANDS
+                                  + advise.COMMANDS)
 
 #: what each verb does (for ``interlock ctl --help``)
 VERBS: dict[str, str] = {
@@ -101,4 +102,5 @@ VERBS: dict[str, str] = {
     "link": "add servers to a service or monitor",
     "unlink": "remove servers from a service or monitor",
     "api": "raw REST API requests",
+    "advise": "wait_timeout / connection advice from this proxy's sessions",
 }

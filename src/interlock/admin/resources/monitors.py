@@ -98,6 +98,8 @@ def monitor_resource(ctx: AdminContext, name: str) -> JsonObject:
         "module": monitor.config.module,
         "state": "Running" if monitor.running else "Stopped",
         "ticks": monitor.ticks,
+        # cluster=etcd: leadership (is_leader, leader: instance, admin_url, since); else None
+        "cluster": monitor.leadership.as_json() if monitor.leadership is not None else None,
         "parameters": parameters(monitor.config, skip=("name", "module", "servers")),
         "monitor_diagnostics": {
             "primary": cluster.primary if cluster is not None else None,

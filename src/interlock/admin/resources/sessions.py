@@ -48,18 +48,13 @@ def killed_error() -> ClientError:
 def _opened_at(client: ClientConnection) -> float | None:
     """Monotonic time the session's login succeeded, from the service's session recorder
     (the proxy keeps no other record of it)."""
-    records = getattr(client.ctx.service.observations, "_open", {})
-    record = records.get(client.session_id)
-    return record.opened if record is not None else None
+    return client.ctx.service.observations.opened_at(client.session_id)
 
 
 def _waiting_for_command(session: Session) -> bool:
     """The session has no command in flight: the client's next packet is a new command, so
     an ERR with sequence id 1 is a valid answer to it."""
-    busy = getattr(session, "_busy", None)  # readwritesplit sessions
-    if busy is not None:
-        return not busy and getattr(session, "_current", None) is None
-    return session.backend.tracker.idle and getattr(session, "_task", None) is None
+    return not session.in_flight()
 
 
 def session_resource(client: ClientConnection) -> JsonObject:

@@ -1,0 +1,363 @@
+"""Monitor leadership through etcd (issue 9, ``cluster=etcd``): three Interlock instances in
+front of one private sandbox cluster, sharing a real 3-member etcd cluster.
+
+Each instance is a :class:`~interlock.server.app.Proxy` on its own event loop in a thread of
+the test process (its own etcd client, listener and admin API), so the test can read its
+monitor's state directly.  "Killing" an instance stops its event loop dead: nothing runs any
+more (no keepalive, no resignation), as when the process is killed, and etcd expires its lease
+after the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pymysql
+import pytest
+from tests.integration.etcd_support import EtcdCluster, TcpRelay, etcd_cluster  # noqa: F401
+from tests.integration.monitor_support import LiveProxy
+
+from interlock.cluster import NotLeader
+from interlock.config.loader import parse_config
+from interlock.monitor.executor import PlanOutcome
+from interlock.monitor.loop import MonitorRuntime
+from interlock.monitor.plans import PlanKind, Refusal
+from interlock.sandbox import Sandbox
+from interlock.sandbox.interlock_cnf import MONITOR, SERVICE
+from interlock.sandbox.ports import find_free_port
+from interlock.server.app import Proxy
+
+T = TypeVar("T")
+WAIT = 60.0
+TTL = 3
+
+pytestmark = pytest.mark.integration
+
+MONITOR_PARAMS = {"monitor_interval": "300ms", "failcount": "2", "auto_failover": "true",
+                  "master_failure_timeout": "2s", "backend_connect_timeout": "500ms",
+                  "backend_read_timeout": "500ms", "auto_rejoin": "false"}
+
+
+class Instance:
+    """One Interlock instance with cluster=etcd, on its own loop in a thread."""
+
+    def __init__(self, sb: Sandbox, directory: Path, name: str, endpoints: str,
+                 prefix: str) -> None:
+        self.name = name
+        self.port = find_free_port()
+        self.admin_port = find_free_port()
+        overrides: dict[str, Any] = {
+            "maxscale": {"cluster": "etcd", "etcd_endpoints": endpoints, "etcd_prefix": prefix,
+                         "etcd_lease_ttl": f"{TTL}s", "instance_name": name,
+                         "admin_auth": "false"},
+            MONITOR: MONITOR_PARAMS,
+            SERVICE: {"router": "readconnroute", "router_options": "master"},
+        }
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{name}.cnf"
+        path.write_text(sb.render_config(listener_port=self.port, tls=False, overrides=overrides,
+                                         admin_port=self.admin_port))
+        self.sb = sb
+        self.loop = asyncio.new_event_loop()
+        self.proxy = Proxy(parse_config(path))
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.killed = False
+
+    def start(self) -> Instance:
+        self.thread.start()
+        self.call(self.proxy.start(), 60)
+        return self
+
+    def call(self, coro: Awaitable[T], timeout: float = 120) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        return future.result(timeout)
+
+    def run(self, fn: Callable[[], T]) -> T:
+        async def wrapper() -> T:
+            return fn()
+        return self.call(wrapper())
+
+    @property
+    def monitor(self) -> MonitorRuntime:
+        return next(iter(self.proxy.monitors.values()))
+
+    def is_leader(self) -> bool:
+        return self.run(self.monitor.leads)
+
+    def primary(self) -> str | None:
+        info = self.monitor.source.current.primary
+        return info.name if info is not None else None
+
+    def failovers(self) -> int:
+        return self.run(lambda: self.monitor.outcomes[(PlanKind.FAILOVER, True)])
+
+    def admin(self, path: str) -> tuple[int, dict[str, Any]]:
+        url = f"http://{self.sb.spec.host}:{self.admin_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def write_server(self) -> str:
+        """Through this instance's listener (routes to its primary): which server writes."""
+        params = self.sb.proxy_params(port=self.port)
+        conn = pymysql.connect(**params.pymysql_kwargs(), autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("INSERT INTO app.lead_probe (who) VALUES (@@server_id)")
+                cur.execute("SELECT @@server_id, @@read_only")
+                server_id, read_only = cur.fetchone()
+        finally:
+            conn.close()
+        assert str(read_only) == "0"
+        return str(server_id)
+
+    def kill(self) -> None:
+        """Stop the loop dead: no keepalive, no resignation (as a killed process)."""
+        self.killed = True
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def close(self) -> None:
+        if self.killed:  # run the loop again just to release its sockets and connections
+            self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+            self.thread.start()
+        try:
+            self.call(self.proxy.stop(), 60)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = WAIT,
+             detail: Callable[[], object] = lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g}s; {detail()}")
+        time.sleep(0.05)
+
+
+def routes_to(instance: Instance, server: str) -> Callable[[], bool]:
+    return lambda: instance.primary() == server
+
+
+def server_ids(sb: Sandbox) -> dict[str, str]:
+    return {s.name: sb.sql(s.name, "SELECT @@server_id AS i")[0]["i"] for s in sb.servers}
+
+
+def published(cluster: EtcdCluster, prefix: str) -> dict[str, Any]:
+    out = cluster.etcdctl("get", f"{prefix}monitors/{MONITOR}/topology", "--print-value-only")
+    return dict(json.loads(out.strip())) if out.strip() else {}
+
+
+def election_holder(cluster: EtcdCluster, prefix: str) -> str:
+    out = cluster.etcdctl("get", f"{prefix}monitors/{MONITOR}/leader", "--print-value-only")
+    return json.loads(out.strip())["instance"] if out.strip() else ""
+
+
+@pytest.fixture
+def three(fresh_sandbox: Callable[..., Sandbox], etcd_cluster: EtcdCluster,  # noqa: F811
+          tmp_path: Path) -> Iterator[tuple[Sandbox, list[Instance], str]]:
+    sb = fresh_sandbox(replicas=2)
+    sb.sql("server1", "CREATE TABLE app.lead_probe (id INT AUTO_INCREMENT PRIMARY KEY, who INT)")
+    prefix = f"/test/leadership/{time.time_ns()}/"
+    endpoints = ",".join(etcd_cluster.endpoints)
+    instances: list[Instance] = []
+    try:
+        for name in ("ilA", "ilB", "ilC"):
+            instances.append(Instance(sb, tmp_path / name, name, endpoints, prefix).start())
+        yield sb, instances, prefix
+    finally:
+        for instance in instances:
+            instance.close()
+
+
+def test_one_leader_one_failover_and_takeover(
+        three: tuple[Sandbox, list[Instance], str], etcd_cluster: EtcdCluster) -> None:  # noqa: F811
+    sb, instances, prefix = three
+    ids = server_ids(sb)
+
+    def leaders() -> list[str]:
+        return [i.name for i in instances if not i.killed and i.is_leader()]
+
+    wait_for("one leader", lambda: len(leaders()) == 1, detail=leaders)
+    (leader_name,) = leaders()
+    assert election_holder(etcd_cluster, prefix) == leader_name
+    # the REST API says the same on every instance
+    for instance in instances:
+        status, doc = instance.admin(f"/v1/monitors/{MONITOR}")
+        assert status == 200
+        cluster = doc["data"]["attributes"]["cluster"]
+        assert cluster["is_leader"] is (instance.name == leader_name)
+        assert cluster["leader"]["instance"] == leader_name
+        health, _ = instance.admin("/v1/health")
+        assert health == 200
+    # a manual operation on a follower is refused, naming the leader
+    follower = next(i for i in instances if i.name != leader_name)
+    refusal = follower.call(follower.monitor.switchover(to="server2"))
+    assert isinstance(refusal, Refusal)
+    assert leader_name in refusal.describe() and "does not lead" in refusal.describe()
+    for instance in instances:
+        wait_for(f"{instance.name} routes to server1", routes_to(instance, "server1"))
+        assert instance.write_server() == ids["server1"]
+
+    # the primary dies: exactly one failover, by the leader; all three follow it
+    sb.kill("server1")
+    wait_for("a failover", lambda: sum(i.failovers() for i in instances) >= 1,
+             detail=lambda: [i.primary() for i in instances])
+    wait_for("all route to the same new primary",
+             lambda: len({i.primary() for i in instances}) == 1
+             and instances[0].primary() not in (None, "server1"),
+             detail=lambda: [i.primary() for i in instances])
+    new_primary = instances[0].primary()
+    assert new_primary is not None
+    time.sleep(3.0)  # several more ticks: nobody fails over a second time
+    counts = {i.name: i.failovers() for i in instances}
+    assert sum(counts.values()) == 1, counts
+    assert counts[leader_name] == 1, counts
+    acted = [str(e) for i in instances for e in i.run(lambda i=i: list(i.monitor.events))
+             if "failover of" in str(e) and "step(s)" in str(e)]
+    assert len(acted) == 1 and f"by instance '{leader_name}'" in acted[0], acted
+    for instance in instances:
+        assert instance.primary() == new_primary
+        assert instance.write_server() == ids[new_primary]
+    promoted = [s.name for s in sb.servers if s.name != "server1"
+                and sb.sql(s.name, "SELECT @@read_only AS r")[0]["r"] == "0"]
+    assert promoted == [new_primary]
+
+    # the leader instance dies: another takes over once its lease expires
+    leader = next(i for i in instances if i.name == leader_name)
+    leader.kill()
+    wait_for("a new leader", lambda: len(leaders()) == 1, timeout=TTL + 10, detail=leaders)
+    (successor,) = leaders()
+    assert successor != leader_name
+    wait_for("the election key names the successor",
+             lambda: election_holder(etcd_cluster, prefix) == successor, timeout=10)
+    # the successor publishes its own decision: the same primary
+    wait_for("the successor's topology decision",
+             lambda: published(etcd_cluster, prefix).get("instance") == successor, timeout=10)
+    assert published(etcd_cluster, prefix)["primary"] == new_primary
+    for instance in instances:
+        if not instance.killed:
+            assert instance.write_server() == ids[new_primary]
+
+    # the successor learned the failover from the published decision: failover_block holds
+    # for it too, so the new primary dying now is not failed over a second time
+    successor_instance = next(i for i in instances if i.name == successor)
+    sb.kill(new_primary)
+
+    def blocked() -> bool:
+        events = successor_instance.run(lambda: [str(e) for e in successor_instance.monitor.events])
+        return any("a failover already happened" in e for e in events)
+
+    wait_for("the successor refuses a second failover", blocked)
+    counts = {i.name: i.failovers() for i in instances if not i.killed}
+    assert sum(counts.values()) == 0, counts
+
+
+def test_cut_off_instance_keeps_serving_and_does_not_lead(
+        fresh_sandbox: Callable[..., Sandbox], etcd_cluster: EtcdCluster,  # noqa: F811
+        tmp_path: Path) -> None:
+    sb = fresh_sandbox(replicas=1)
+    sb.sql("server1", "CREATE TABLE app.lead_probe (id INT AUTO_INCREMENT PRIMARY KEY, who INT)")
+    ids = server_ids(sb)
+    prefix = f"/test/cutoff/{time.time_ns()}/"
+    first_port = int(etcd_cluster.endpoints[0].rsplit(":", 1)[1])
+    with TcpRelay(first_port) as relay:
+        cut_off = Instance(sb, tmp_path / "cut", "ilCut", relay.url(), prefix).start()
+        try:
+            wait_for("the lone instance leads", cut_off.is_leader)
+            relay.cut("blackhole")
+            wait_for("not leading", lambda: not cut_off.is_leader(), timeout=TTL + 5)
+            wait_for("health 503", lambda: cut_off.admin("/v1/health")[0] == 503,
+                     timeout=TTL + 5)
+            status, doc = cut_off.admin("/v1/health")
+            assert status == 503
+            failed = [c for c in doc["meta"]["checks"] if not c["ok"]]
+            assert [c["name"] for c in failed] == ["cluster"], failed
+            assert "cut off from etcd" in failed[0]["detail"]
+            # it keeps routing with the last topology it knew
+            assert cut_off.primary() == "server1"
+            assert cut_off.write_server() == ids["server1"]
+            refusal = cut_off.call(cut_off.monitor.failover())
+            assert isinstance(refusal, Refusal) and "does not lead" in refusal.describe()
+            relay.restore()
+            wait_for("leads again", cut_off.is_leader, timeout=TTL + 15)
+            wait_for("health 200", lambda: cut_off.admin("/v1/health")[0] == 200, timeout=10)
+        finally:
+            cut_off.close()
+
+
+class LosesLeadership:
+    """Stands in for the etcd side of a leader (the fence's etcd behaviour is tested in
+    test_etcd_election.py): it leads until the ``lose_at``-th confirm(), which raises
+    NotLeader, as Election.confirm does once the term ended."""
+
+    instance = "the-test"
+
+    def __init__(self, lose_at: int) -> None:
+        self.lose_at = lose_at
+        self.confirms = 0
+        self.lost = False
+
+    def is_leader(self) -> bool:
+        return not self.lost
+
+    async def confirm(self) -> None:
+        self.confirms += 1
+        if self.confirms >= self.lose_at:
+            self.lost = True
+            raise NotLeader("deposed: the election key is no longer ours")
+
+    def announce(self, primary: str | None, states: dict[str, str]) -> None:
+        pass
+
+    def term_unannounced(self) -> bool:
+        return False
+
+    def not_leader_reason(self) -> str:
+        return "this instance does not lead the monitor"
+
+    def as_json(self) -> dict[str, object]:
+        return {"is_leader": self.is_leader()}
+
+
+def test_deposed_leader_stops_a_switchover_and_rolls_back(
+        fresh_sandbox: Callable[..., Sandbox], tmp_path: Path) -> None:
+    """The executor asks the leadership before every step: deposed before step 6 (the old
+    primary is already read-only, nothing is promoted yet), the switchover stops there and
+    undoes what it started, on the real servers."""
+    sb = fresh_sandbox(replicas=1)
+    monitor = {"monitor_interval": "300ms", "auto_failover": "false"}
+    with LiveProxy(sb, tmp_path, monitor) as lp:
+        lp.wait_for("server1 is the Master", lambda: lp.primary() == "server1")
+        fence = LosesLeadership(lose_at=6)
+        lp.run(lambda: setattr(lp.monitor, "leadership", fence))
+        outcome = lp.call(lp.monitor.switchover(to="server2"))
+        assert isinstance(outcome, PlanOutcome) and not outcome.ok, outcome
+        failed = outcome.failed
+        assert failed is not None and failed.error is not None
+        assert failed.error.startswith("lost leadership before step 6"), failed.error
+        assert len(outcome.results) == 6 and fence.confirms == 6
+        assert outcome.rollback and all(r.ok for r in outcome.rollback), outcome.rollback
+        assert sb.sql("server1", "SELECT @@read_only AS r")[0]["r"] == "0"
+        assert sb.sql("server2", "SELECT @@read_only AS r")[0]["r"] == "1"
+        (row,) = sb.sql("server2", "SHOW SLAVE STATUS")
+        assert row["Slave_SQL_Running"] == "Yes" and row["Master_Port"] == str(sb.primary.port)
+        assert lp.primary() == "server1"
+        # deposed: it refuses the next operation instead of acting
+        refusal = lp.call(lp.monitor.switchover(to="server2"))
+        assert isinstance(refusal, Refusal), refusal
+        assert "does not lead" in refusal.describe()
