@@ -35,8 +35,8 @@ class Route:
     body: dict[str, Any] | None = field(default=None)  # JSON schema of the request body
 
 
-def query_flag(request: web.Request, name: str) -> bool:
-    value = request.query.get(name)
+def flag_value(name: str, value: str | None) -> bool:
+    """A yes/no query value (absent: no); 400 for anything else."""
     if value is None:
         return False
     if value.lower() in ("", "1", "true", "yes", "on"):
@@ -44,6 +44,10 @@ def query_flag(request: web.Request, name: str) -> bool:
     if value.lower() in ("0", "false", "no", "off"):
         return False
     raise AdminError(400, f"query parameter {name}={value!r}: expected true or false")
+
+
+def query_flag(request: web.Request, name: str) -> bool:
+    return flag_value(name, request.query.get(name))
 
 
 async def json_body(request: web.Request) -> JsonObject:

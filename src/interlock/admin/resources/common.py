@@ -11,7 +11,9 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
+from interlock.admin.jsonapi import JsonObject
 from interlock.config.model import TlsConfig
+from interlock.monitor.observations import ServerObservation
 
 #: what a password parameter shows (MaxScale shows ``*****`` too)
 MASK = "*****"
@@ -75,3 +77,20 @@ def positional_query(request: web.Request) -> tuple[list[str], dict[str, str]]:
         else:
             positional.append(unquote_plus(part))
     return positional, named
+
+
+def slave_connections(obs: ServerObservation | None) -> list[JsonObject]:
+    if obs is None:
+        return []
+    return [{
+        "connection_name": s.connection_name,
+        "master_host": s.master_host,
+        "master_port": s.master_port,
+        "slave_io_running": s.io_state.name.lower(),
+        "slave_sql_running": s.sql_running,
+        "seconds_behind_master": s.seconds_behind_master,
+        "gtid_io_pos": str(s.gtid_io_pos),
+        "last_io_error": s.last_io_error,
+        "last_sql_error": s.last_sql_error,
+        "master_server_id": s.master_server_id,
+    } for s in obs.slaves]

@@ -32,13 +32,12 @@ from aiohttp import web
 from interlock.admin import jsonapi, views
 from interlock.admin.context import AdminContext
 from interlock.admin.jsonapi import JsonObject
-from interlock.admin.resources.common import parameters, positional_query
-from interlock.admin.routes import Route
+from interlock.admin.resources.common import parameters, positional_query, slave_connections
+from interlock.admin.routes import Route, flag_value
 from interlock.errors import AdminError
 from interlock.log import get_logger
 from interlock.monitor.executor import PlanOutcome
 from interlock.monitor.loop import MonitorRuntime, Outcome
-from interlock.monitor.observations import ServerObservation
 
 log = get_logger(__name__)
 
@@ -47,23 +46,6 @@ MODULE = "mariadbmon"
 
 
 # -- resources ----------------------------------------------------------------------------------
-
-
-def slave_connections(obs: ServerObservation | None) -> list[JsonObject]:
-    if obs is None:
-        return []
-    return [{
-        "connection_name": s.connection_name,
-        "master_host": s.master_host,
-        "master_port": s.master_port,
-        "slave_io_running": s.io_state.name.lower(),
-        "slave_sql_running": s.sql_running,
-        "seconds_behind_master": s.seconds_behind_master,
-        "gtid_io_pos": str(s.gtid_io_pos),
-        "last_io_error": s.last_io_error,
-        "last_sql_error": s.last_sql_error,
-        "master_server_id": s.master_server_id,
-    } for s in obs.slaves]
 
 
 def server_info(monitor: MonitorRuntime) -> list[JsonObject]:
@@ -167,14 +149,7 @@ class Arguments:
         return value
 
     def flag(self, key: str) -> bool:
-        value = self.flags.get(key)
-        if value is None:
-            return False
-        if value.lower() in ("", "1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise AdminError(400, f"{key}={value!r}: expected true or false")
+        return flag_value(key, self.flags.get(key))
 
     def seconds(self, key: str) -> float | None:
         value = self.flags.get(key)

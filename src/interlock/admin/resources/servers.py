@@ -17,6 +17,7 @@ from interlock.admin import jsonapi, views
 from interlock.admin.context import AdminContext
 from interlock.admin.jsonapi import JsonObject
 from interlock.admin.metrics import server_counters
+from interlock.admin.resources.common import slave_connections
 from interlock.admin.routes import Route, query_flag
 from interlock.errors import AdminError
 from interlock.log import get_logger
@@ -64,18 +65,6 @@ def _monitor_attributes(view: ServerView | None, primary: str | None) -> dict[st
         return {"state": "", "state_details": "not monitored"}
     obs = view.observation if view.running else None
     known = obs or view.last_good
-    slaves = [] if obs is None else [{
-        "connection_name": s.connection_name,
-        "master_host": s.master_host,
-        "master_port": s.master_port,
-        "slave_io_running": s.io_state.name.lower(),
-        "slave_sql_running": s.sql_running,
-        "seconds_behind_master": s.seconds_behind_master,
-        "gtid_io_pos": str(s.gtid_io_pos),
-        "last_io_error": s.last_io_error,
-        "last_sql_error": s.last_sql_error,
-        "master_server_id": s.master_server_id,
-    } for s in obs.slaves]
     lag = None
     if view.name == primary and obs is not None:
         lag = 0
@@ -92,7 +81,7 @@ def _monitor_attributes(view: ServerView | None, primary: str | None) -> dict[st
         "read_only": obs.read_only if obs else None,
         "server_id": known.server_id if known else None,
         "version_string": known.version if known else None,
-        "slave_connections": slaves,
+        "slave_connections": slave_connections(obs),
         "master": primary,
         "is_primary": view.name == primary and bool(view.states & ServerState.MASTER),
     }
