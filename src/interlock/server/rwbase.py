@@ -246,6 +246,9 @@ class RWSessionBase(Session):
         self._opener.cancel()
         self.keeper.cancel()
         self.keepalive.stop()
+        flight, self._current = self._current, None
+        if flight is not None and flight.server:  # closed while it ran: no longer counted
+            self.service.topology.load(flight.server).finished()
         for link in tuple(self._links.values()):
             if not link.is_primary and link.conn is not None:
                 self.service.topology.load(link.name).connections -= 1

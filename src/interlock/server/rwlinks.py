@@ -73,6 +73,7 @@ class Inflight:
     started: float = 0.0
     gtid_hold: bool = False  # a write's answer, held until its GTID is known (causal_reads)
     relayed: bool = False  # some of the response already reached the client
+    server: str = ""  # where it was sent (its load counts it until answered or closed)
 
 
 

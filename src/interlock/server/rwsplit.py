@@ -336,6 +336,7 @@ class RWSplitSession(RWResponses):
         self.service.route_reasons[decision.reason] += 1
         self.service.route_servers[link.name] += 1
         flight.started = time.monotonic()
+        flight.server = link.name
         load = self.service.topology.load(link.name)
         load.started()
         if decision.reason in READ_REASONS:
