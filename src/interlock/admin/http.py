@@ -44,6 +44,7 @@ RESOURCE_MODULES = (
     "interlock.admin.resources.advisor",
     "interlock.admin.resources.tls",
     "interlock.admin.resources.health",
+    "interlock.admin.resources.cluster",
     "interlock.admin.metrics",
     "interlock.admin.openapi",
     "interlock.admin.dashboard",

@@ -280,6 +280,27 @@ def monitor_families(proxy: Proxy) -> Iterator[Family]:
                        for m in monitors if m.cluster is not None and m.cluster.primary))
 
 
+def cluster_families(proxy: Proxy) -> Iterator[Family]:
+    """cluster=etcd (docs/cluster.md): cut off, configuration revision, leadership, instances
+    registered (as last read).  Without a cluster store: only cut_off, 0."""
+    membership = proxy.membership
+    yield Family("cluster_cut_off", "gauge", "1 while this instance is cut off from etcd.",
+                 (((), int(not proxy.cluster_ok()[0])),))
+    shared = proxy.shared_config
+    yield Family("cluster_config_revision", "gauge",
+                 "The shared configuration's revision this instance runs.",
+                 (((), shared.revision),) if shared is not None else ())
+    yield Family("monitor_leader", "gauge", "1 when this instance leads the monitor.",
+                 tuple(((("monitor", name),), int(lead.is_leader()))
+                       for name, lead in sorted(membership.monitors.items()))
+                 if membership is not None else ())
+    registry = proxy.instance_registry
+    yield Family("cluster_instances", "gauge",
+                 "Instances in the registry (as this instance last read it).",
+                 (((), len(registry.known.instances)),)
+                 if registry is not None and registry.known.read_at is not None else ())
+
+
 # -- the process ------------------------------------------------------------------------------
 
 
@@ -360,6 +381,7 @@ def collect(ctx: AdminContext) -> Iterator[Family]:
     yield from server_families(proxy)
     yield from service_families(proxy)
     yield from monitor_families(proxy)
+    yield from cluster_families(proxy)
 
 
 async def metrics(ctx: AdminContext, request: web.Request) -> web.Response:

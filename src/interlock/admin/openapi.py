@@ -174,6 +174,31 @@ ADVISOR = resource("advisor", obj({
     "warnings": array(STR),
 }, required=("service", "sessions", "backends", "recommendations", "warnings")))
 
+CLUSTER_INSTANCE = obj({  # an entry of the instance registry (docs/cluster.md)
+    "instance": STR, "admin_url": STR, "listeners": array(STR),
+    "started_at": {"type": "string", "format": "date-time"},
+    "health": obj({"ok": BOOL, "failed": array(STR)}),
+    "config_revision": nullable(INT),
+    "leads": array(obj({"monitor": STR, "since": nullable(STR)})),
+})
+
+CLUSTER = obj({
+    "id": STR, "type": {"const": "cluster"}, "links": ref("Links"),
+    "attributes": obj({
+        "cluster": {"type": "string", "enum": ["none", "etcd"]},
+        "instance": STR, "admin_url": STR, "cut_off": BOOL, "detail": STR,
+        "config_revision": nullable(INT),
+        "monitors": array(obj({
+            "monitor": STR, "this_instance_leads": BOOL,
+            "leader": {"type": ["object", "null"], "properties": {
+                "instance": STR, "admin_url": STR, "since": STR},
+                "required": ["instance", "admin_url", "since"]}})),
+        "instances": array(ref("ClusterInstance")),
+        "instances_source": {"type": "string", "enum": ["local", "etcd", "cached", "none"]},
+        "instances_age": nullable(NUM), "instances_error": nullable(STR),
+    }),
+})
+
 
 def one(schema: str) -> dict[str, Any]:
     return obj({"links": ref("Links"), "data": ref(schema)})
@@ -188,6 +213,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "SlaveConnection": SLAVE_CONNECTION, "Server": SERVER, "Service": SERVICE,
     "Listener": LISTENER, "Monitor": MONITOR, "Session": SESSION, "MaxScale": MAXSCALE,
     "User": USER, "Event": EVENT, "Advisor": ADVISOR,
+    "ClusterInstance": CLUSTER_INSTANCE, "Cluster": CLUSTER,
     "Root": obj({"links": ref("Links"), "meta": obj({"version": STR})}),
     "Token": obj({"meta": obj({"token": STR, "max_age": NUM,
                                "account": {"type": "string", "enum": ["admin", "basic"]}})}),
@@ -241,6 +267,7 @@ RESPONSES: dict[tuple[str, str], dict[str, tuple[str, str | None]]] = {
     ("GET", "/v1/openapi.json"): {"200": ("this document", "@any")},
     ("GET", "/v1/health"): {"200": ("this instance can serve (meta.checks)", "@any"),
                             "503": ("it cannot: one error per failed check", "@any")},
+    ("GET", "/v1/cluster"): {"200": ("this instance's view of its cluster", "@one:Cluster")},
     ("GET", "/v1/advisor"): {"200": ("the advisor's report per service", "@many:Advisor")},
     ("GET", "/v1/advisor/{service}"): {"200": ("the advisor's report for one service",
                                                "@one:Advisor")},

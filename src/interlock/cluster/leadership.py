@@ -32,6 +32,7 @@ from interlock.cluster.codec import Compare, EventType, Put
 from interlock.cluster.election import Election
 from interlock.cluster.errors import WatchCompacted
 from interlock.cluster.etcd import EtcdClient
+from interlock.cluster.operation import OperationStore
 from interlock.cluster.transport import EtcdSettings
 from interlock.config.model import GlobalConfig
 from interlock.errors import ClusterError
@@ -116,6 +117,12 @@ class MonitorLeadership:
         self.topology_key = base + b"topology"
         value = json.dumps({"instance": instance, "admin_url": admin_url}).encode()
         self.election = Election(client, self.key, value, ttl=ttl)
+        #: the intent of the cluster operation the leader runs (docs/cluster.md, "A leader
+        #: that dies during an operation"; cluster/operation.py)
+        self.operations = OperationStore(client, base + b"operation", self.election)
+        #: called when this instance wins the election (the monitor checks for an operation
+        #: its predecessor left)
+        self.on_elected: Callable[[], None] | None = None
         #: the leader as last seen (None: none, or not known yet)
         self.leader: LeaderInfo | None = None
         #: this instance's current term started (wall clock), None while it does not lead
@@ -132,6 +139,11 @@ class MonitorLeadership:
 
     def is_leader(self) -> bool:
         return self.election.is_leader()
+
+    def term(self) -> int | None:
+        """Our current term (the election key's create revision), None while not leading."""
+        held = self.election.held
+        return held.create_revision if held is not None and self.is_leader() else None
 
     async def confirm(self) -> None:
         """The fence before each step of a cluster operation (raises NotLeader)."""
@@ -176,6 +188,8 @@ class MonitorLeadership:
                 self.leading_since = time.time()
                 log.notice("Monitor '%s': this instance ('%s') is the leader", self.monitor,
                            self.instance)
+                if self.on_elected is not None:
+                    self.on_elected()
                 await self.election.wait_lost()
             except ClusterError as exc:
                 log.warning("Monitor '%s': leader election: %s", self.monitor, exc)

@@ -164,6 +164,11 @@ Publisher = Callable[[str, str | None], Awaitable[None]]
 StepListener = Callable[[StepResult], None]
 #: cluster=etcd: proves this instance still leads (raises a ClusterError, NotLeader, if not)
 Confirm = Callable[[], Awaitable[None]]
+#: cluster=etcd: awaited after step ``index`` of the plan completed (records the operation's
+#: progress in etcd); a ClusterError is logged, the next step's fence decides
+Progress = Callable[[int], Awaitable[None]]
+#: test-only: awaited before step ``index`` runs (a test holds a plan there, deterministically)
+StepPause = Callable[[Plan, int], Awaitable[None]]
 
 
 class Executor:
@@ -172,9 +177,12 @@ class Executor:
 
     def __init__(self, servers: dict[str, ServerConfig], credentials: Credentials,
                  publish: Publisher, gate: WriteGate, keep_users: Iterable[str] = (),
-                 on_step: StepListener | None = None, confirm: Confirm | None = None) -> None:
+                 on_step: StepListener | None = None, confirm: Confirm | None = None,
+                 progress: Progress | None = None, pause: StepPause | None = None) -> None:
         self.servers = servers
         self.confirm = confirm
+        self.progress = progress
+        self.pause = pause
         self.credentials = credentials
         self.publish = publish
         self.gate = gate
@@ -199,6 +207,8 @@ class Executor:
         log.notice("Starting %s", " | ".join(plan.describe()))
         try:
             for index, step in enumerate(plan.steps):
+                if self.pause is not None:
+                    await self.pause(plan, index)
                 result = await self._fence(step, index)
                 ran = result is None  # a fenced step was not started: not undone
                 if result is None:
@@ -209,6 +219,7 @@ class Executor:
                     undo = [await self._run_step(s, i, -1)
                             for i, s in enumerate(rollback_steps(plan, last))]
                     break
+                await self._progress(index)
         finally:
             await self.close()
         outcome = PlanOutcome(plan, tuple(results), tuple(undo), time.monotonic() - started,
@@ -231,6 +242,15 @@ class Executor:
                 self.on_step(result)
             return result
         return None
+
+    async def _progress(self, index: int) -> None:
+        """cluster=etcd: record that step ``index`` completed (the operation intent)."""
+        if self.progress is None:
+            return
+        try:
+            await self.progress(index)
+        except ClusterError as exc:  # the next step's fence says whether we still lead
+            log.warning("recording the progress of step %d failed: %s", index + 1, exc)
 
     async def _run_step(self, step: Step, index: int, total: int) -> StepResult:
         label = f"step {index + 1}/{total}" if total >= 0 else f"rollback {index + 1}"

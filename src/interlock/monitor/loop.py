@@ -13,6 +13,10 @@ Cluster operations (:meth:`MonitorRuntime.switchover`, :meth:`~MonitorRuntime.fa
 :class:`~interlock.monitor.executor.Executor`; a ``PUBLISH`` step re-probes and publishes at
 once (routers do not wait for the next tick).  Maintenance and draining are per-server modes
 a person sets; they take effect with an immediate tick.
+
+With ``cluster=etcd`` a switchover or failover is recorded in etcd while it runs (its intent,
+updated after each step); a new leader's first ticks complete or roll back an operation its
+predecessor left, or leave it for a person (:mod:`interlock.cluster.operation`).
 """
 
 from __future__ import annotations
@@ -26,11 +30,29 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from interlock.cluster.operation import (
+    RECORDED,
+    OperationIntent,
+    OperationStore,
+    Resolution,
+    ServerFacts,
+    decide_takeover,
+    intent_for,
+)
 from interlock.config.model import MonitorConfig, ServerConfig
+from interlock.errors import ClusterError
 from interlock.log import get_logger
 from interlock.monitor.cluster import AdminMode, ClusterState, ServerSpec, build_cluster
+from interlock.monitor.common import publish_step, read_only_step
 from interlock.monitor.events import Event, EventHistory, EventKind, state_changes
-from interlock.monitor.executor import Executor, PlanOutcome, StepResult, WriteGate
+from interlock.monitor.executor import (
+    Executor,
+    PlanOutcome,
+    Progress,
+    StepPause,
+    StepResult,
+    WriteGate,
+)
 from interlock.monitor.failover import FailoverHistory
 from interlock.monitor.health import (
     HealthState,
@@ -104,6 +126,8 @@ class MonitorRuntime:
         self.failover_history = FailoverHistory()
         self.notes: dict[str, str] = {}  # per server: why it is not rejoined, ...
         self.fence = True  # False only in the test that shows what fencing prevents
+        #: test-only: awaited before each step of a plan (a test holds a plan at a step)
+        self.step_pause: StepPause | None = None
         self.ticks = 0
         self.last_tick_seconds = 0.0  # probe to publish of the latest tick (metrics)
         # cluster operations run, by (plan kind, succeeded) (metrics)
@@ -116,8 +140,13 @@ class MonitorRuntime:
         self._task: asyncio.Task[None] | None = None
         self._first_tick = asyncio.Event()
         #: cluster=etcd: this instance's leadership of the monitor (None: it always leads)
-        self.leadership: MonitorLeadership | None = None
+        self._leadership: MonitorLeadership | None = None
         self._followed: str | None = None  # the primary the leader published (followers)
+        #: an operation a previous leader left unfinished (cluster/operation.py), and the term
+        #: in which this instance last read the record
+        self._intent: OperationIntent | None = None
+        self._checked_term: int | None = None
+        self._plans = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -198,7 +227,7 @@ class MonitorRuntime:
         self._report("verdict", None, f"primary {self.judgement.primary}: "
                      f"{self.judgement.verdict.value}: {self.judgement.reason}",
                      quiet=self.judgement.verdict in (Verdict.HEALTHY, Verdict.SUSPECT))
-        if act and self.leads():
+        if act and self.leads() and await self._settle_takeover():
             await self._act(cluster, now)
         return cluster
 
@@ -257,6 +286,18 @@ class MonitorRuntime:
 
     # -- leadership (cluster=etcd) -----------------------------------------------------------
 
+    @property
+    def leadership(self) -> MonitorLeadership | None:
+        return self._leadership
+
+    @leadership.setter
+    def leadership(self, value: MonitorLeadership | None) -> None:
+        """A new term wakes the monitor: its first tick checks for an operation the previous
+        leader left (:meth:`_settle_takeover`)."""
+        self._leadership = value
+        if value is not None and hasattr(value, "on_elected"):
+            value.on_elected = self.wake
+
     def leads(self) -> bool:
         """This instance may act on the cluster: no cluster store, or it holds the leadership."""
         return self.leadership is None or self.leadership.is_leader()
@@ -288,6 +329,73 @@ class MonitorRuntime:
             None if history.last_failover_at is None else history.last_failover_at + to_wall,
             None if history.acknowledged_at is None else history.acknowledged_at + to_wall)
 
+    def _operations(self) -> OperationStore | None:
+        store = getattr(self.leadership, "operations", None)
+        return store if isinstance(store, OperationStore) else None
+
+    async def _settle_takeover(self) -> bool:
+        """cluster=etcd: at the first tick of a term, read the record of an operation a
+        previous leader left; while one stands, decide from this tick's servers whether to
+        complete it, roll it back, or leave it for a person (cluster/operation.py).  False:
+        take no other automatic action on this tick."""
+        store, leadership = self._operations(), self.leadership
+        if store is None or leadership is None or self.cluster is None:
+            return True
+        term = leadership.term()
+        if term is not None and term != self._checked_term:
+            try:
+                self._intent = await store.read()
+            except ClusterError as exc:
+                log.warning("Monitor '%s': reading the operation record: %s", self.name, exc)
+                return False
+            self._checked_term = term
+        intent = self._intent
+        if intent is None:
+            return True
+        decision = decide_takeover(intent, _facts(self.cluster))
+        text = decision.describe(intent)
+        if decision.verdict is Resolution.MANUAL:
+            self._report("takeover", None, text, kind=EventKind.WARNING)
+            return False
+        self._record(Event(time.time(), decision.primary, ServerState.NONE, ServerState.NONE,
+                           text, EventKind.DECISION))
+        if decision.primary is not None and not await self._take_over(decision.primary,
+                                                                      intent):
+            return False
+        try:
+            await store.clear()
+        except ClusterError as exc:
+            log.warning("Monitor '%s': clearing the operation record: %s", self.name, exc)
+            return False
+        self._intent = None
+        self._reported.pop("takeover", None)
+        return decision.verdict is Resolution.CLEAR
+
+    async def _take_over(self, primary: str, intent: OperationIntent) -> bool:
+        """Make ``primary`` the (only) writable primary and point every other running server
+        at it (the rejoin planner: only servers whose history is a prefix of its binlog)."""
+        other = intent.new if primary == intent.old else intent.old
+        view = self.cluster.server(primary) if self.cluster else None
+        if view is None or view.observation is None:
+            return False
+        if view.observation.read_only:  # roll back: the only server made writable
+            plan = Plan(PlanKind.SWITCHOVER, primary, other,
+                        (read_only_step(primary, on=False, undo=False),
+                         publish_step(primary, other)))
+            if not (await self._execute(plan, record=False)).ok:
+                return False
+        else:
+            await self._publish_primary(primary, other)
+        cluster = self.cluster
+        assert cluster is not None
+        for server in cluster.servers:
+            link = server.link_to(primary)
+            if server.name == primary or not server.running or (
+                    link is not None and link.running and len(server.links) == 1):
+                continue
+            await self._rejoin(cluster, server.name, force=False, automatic=True)
+        return True
+
     def _not_leader(self, kind: PlanKind, server: str | None) -> Refusal | None:
         if self.leadership is None or self.leadership.is_leader():
             return None
@@ -316,13 +424,48 @@ class MonitorRuntime:
             self.cluster = cluster
         self._publish(cluster, force=True)
 
-    async def _execute(self, plan: Plan) -> PlanOutcome:
+    async def _execute(self, plan: Plan, record: bool = True) -> PlanOutcome:
+        store = self._operations() if record and plan.kind in RECORDED else None
+        progress = None
+        if store is not None and self.leadership is not None:
+            self._plans += 1
+            who = self.leadership.instance
+            intent = intent_for(plan, who, f"{who}#{self.leadership.term()}.{self._plans}",
+                                time.time())
+            try:
+                await store.put(intent)
+            except ClusterError as exc:
+                failed = StepResult(plan.steps[0], 0.0, "not started: the operation could not "
+                                    f"be recorded in etcd: {exc}")
+                outcome = PlanOutcome(plan, (failed,))
+                self._record(Event(time.time(), plan.target, ServerState.NONE,
+                                   ServerState.NONE, outcome.describe(), EventKind.WARNING))
+                return outcome
+            done = [intent]
+
+            async def progress(index: int) -> None:
+                done[0] = done[0].advanced(index)
+                await store.put(done[0])
+
+        outcome = await self._run_plan(plan, progress)
+        if store is not None:
+            try:
+                await store.clear()
+                self._intent = None
+                self._reported.pop("takeover", None)
+            except ClusterError as exc:  # deposed: the next leader decides from the servers
+                log.warning("Monitor '%s': the operation record stays in etcd: %s", self.name,
+                            exc)
+        return outcome
+
+    async def _run_plan(self, plan: Plan, progress: Progress | None) -> PlanOutcome:
         keep = [self.credentials.user]
         if self.settings.replication_user:
             keep.append(self.settings.replication_user)
         executor = Executor(self.servers, self.credentials, self._publish_primary, self.gate,
                             keep, self._on_step,
-                            confirm=self.leadership.confirm if self.leadership else None)
+                            confirm=self.leadership.confirm if self.leadership else None,
+                            progress=progress, pause=self.step_pause)
         head = plan.describe()[0]
         if self.leadership is not None:  # cluster=etcd: which instance acted
             head += f" by instance '{self.leadership.instance}'"
@@ -553,6 +696,18 @@ class MonitorRuntime:
                 view.name, view.state_text, health.failure_count(view.name),
                 str(obs.gtid_current_pos) if obs is not None and obs.reachable else "", note))
         return tuple(found)
+
+
+def _facts(cluster: ClusterState) -> dict[str, ServerFacts]:
+    found = {}
+    for view in cluster.servers:
+        obs = view.observation
+        if obs is None or not obs.reachable:
+            found[view.name] = ServerFacts(view.name, False)
+        else:
+            found[view.name] = ServerFacts(view.name, True, obs.read_only, obs.gtid_binlog_pos,
+                                           obs.gtid_current_pos)
+    return found
 
 
 def _running(cluster: ClusterState, name: str) -> bool:

@@ -46,6 +46,7 @@ from interlock.server.service import ServiceRuntime
 from interlock.server.topology_source import TopologySource, static_topology
 
 if TYPE_CHECKING:
+    from interlock.cluster.registry import InstanceRegistry
     from interlock.cluster.shared_config import SharedConfig
 
 log = get_logger(__name__)
@@ -91,6 +92,8 @@ class Proxy:
         self._tasks: list[asyncio.Task[None]] = []
         #: cluster=etcd: monitor leadership through etcd (interlock.cluster.leadership)
         self.membership: ClusterMembership | None = None
+        #: cluster=etcd: this instance's entry in <prefix>instances/ (interlock.cluster.registry)
+        self.instance_registry: InstanceRegistry | None = None
 
     def monitor_of(self, service: str) -> MonitorRuntime | None:
         """The monitor whose topology ``service`` routes by (None: static roles)."""
@@ -142,7 +145,20 @@ class Proxy:
         if interval > 0:
             self._tasks.append(asyncio.ensure_future(self._refresh_accounts(interval)))
         self._tasks.append(asyncio.ensure_future(self.loop_lag.run()))
+        if self.membership is not None:
+            self._register()
         log.notice("Interlock started with %d listener(s)", len(self.listeners))
+
+    def _register(self) -> None:
+        """cluster=etcd: keep this instance's registry entry (``ctl cluster status``)."""
+        from interlock.admin.resources.cluster import instance_document
+        from interlock.cluster.registry import InstanceRegistry
+        assert self.membership is not None
+        started = self.admin.ctx.started if self.admin is not None else time.time()
+        self.instance_registry = InstanceRegistry(
+            self.membership.client, self.membership.prefix, self.membership.instance,
+            self.membership.ttl, lambda: instance_document(self, started))
+        self.instance_registry.start()
 
     def _join_cluster(self) -> None:
         """cluster=etcd: every monitor campaigns for its leadership and follows the leader's
@@ -205,6 +221,8 @@ class Proxy:
         if self.admin is not None:
             stopping.append(self.admin.stop())
         await asyncio.gather(*stopping)
+        if self.instance_registry is not None:
+            await self.instance_registry.stop()
         for monitor in self.monitors.values():
             await monitor.stop()
         if self.membership is not None:

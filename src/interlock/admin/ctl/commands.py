@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from interlock.admin.ctl import actions, advise, fields, health, objects
+from interlock.admin.ctl import actions, advise, cluster, fields, health, objects
 from interlock.admin.ctl.base import Command, Handler, Result, arg, segment
 from interlock.admin.ctl.client import Client
 from interlock.admin.ctl.fields import Spec
@@ -82,7 +82,7 @@ READS: tuple[Command, ...] = (
 )
 
 COMMANDS: tuple[Command, ...] = (READS + actions.COMMANDS + objects.COMMANDS + health.COMMANDS
-                                  + advise.COMMANDS)
+                                  + advise.COMMANDS + cluster.COMMANDS)
 
 #: what each verb does (for ``interlock ctl --help``)
 VERBS: dict[str, str] = {
@@ -103,4 +103,5 @@ VERBS: dict[str, str] = {
     "unlink": "remove servers from a service or monitor",
     "api": "raw REST API requests",
     "advise": "wait_timeout / connection advice from this proxy's sessions",
+    "cluster": "the Interlock cluster (cluster=etcd): instances, leaders, revision",
 }
