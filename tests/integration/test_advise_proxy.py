@@ -104,25 +104,29 @@ def run_script(timeline: Timeline, port: int, sb: Sandbox) -> None:
         timeline.error = exc
 
 
+#: a query, a COM_PING (to the primary), a COM_INIT_DB (a session command on every link of a
+#: readwritesplit session), a query after the long gap
+QUIT_STEPS = (
+    (0.2, Q, b"SELECT 1"),
+    (0.3, Command.PING, b""),
+    (1.5, Command.INIT_DB, b"app"),
+    (LONG_GAP, Q, b"SELECT 2"),
+)
+VANISH_STEPS = ((0.1, Q, b"SELECT 1"), (0.6, Q, b"SELECT 2"), (2.0, Q, b"SELECT 3"))
+
 SCRIPTS = {
-    # readwritesplit: a query, a COM_PING (to the primary), a COM_INIT_DB (a session command on
-    # every link), a query after the long gap; COM_QUIT
+    # readwritesplit: QUIT_STEPS, then COM_QUIT
     "rws-quit": Script(
         "rws-quit",
         SERVICE,
-        (
-            (0.2, Q, b"SELECT 1"),
-            (0.3, Command.PING, b""),
-            (1.5, Command.INIT_DB, b"app"),
-            (LONG_GAP, Q, b"SELECT 2"),
-        ),
+        QUIT_STEPS,
         "quit",
         final_sleep=0.5,
     ),
     "rws-vanish": Script(
         "rws-vanish",
         SERVICE,
-        ((0.1, Q, b"SELECT 1"), (0.6, Q, b"SELECT 2"), (2.0, Q, b"SELECT 3")),
+        VANISH_STEPS,
         "vanish",
         final_sleep=1.0,
     ),
@@ -144,19 +148,14 @@ SCRIPTS = {
     "conn-quit": Script(
         "conn-quit",
         CONN_SERVICE,
-        (
-            (0.2, Q, b"SELECT 1"),
-            (0.3, Command.PING, b""),
-            (1.5, Command.INIT_DB, b"app"),
-            (LONG_GAP, Q, b"SELECT 2"),
-        ),
+        QUIT_STEPS,
         "quit",
         final_sleep=0.5,
     ),
     "conn-vanish": Script(
         "conn-vanish",
         CONN_SERVICE,
-        ((0.1, Q, b"SELECT 1"), (0.6, Q, b"SELECT 2"), (2.0, Q, b"SELECT 3")),
+        VANISH_STEPS,
         "vanish",
         final_sleep=1.0,
     ),

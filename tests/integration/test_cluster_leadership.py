@@ -11,6 +11,7 @@ after the TTL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -173,12 +174,20 @@ def three(fresh_sandbox: Callable[..., Sandbox], etcd_cluster: EtcdCluster,  # n
     sb = fresh_sandbox(replicas=2)
     sb.sql("server1", "CREATE TABLE app.lead_probe (id INT AUTO_INCREMENT PRIMARY KEY, who INT)")
     prefix = f"/test/leadership/{time.time_ns()}/"
-    endpoints = ",".join(etcd_cluster.endpoints)
+    with started_instances(sb, etcd_cluster, tmp_path, prefix) as instances:
+        yield sb, instances, prefix
+
+
+@contextlib.contextmanager
+def started_instances(sb: Sandbox, etcd: EtcdCluster, directory: Path, prefix: str,
+                      names: tuple[str, ...] = ("ilA", "ilB", "ilC")) -> Iterator[list[Instance]]:
+    """In-process instances on ``etcd`` under ``prefix``, closed on the way out."""
+    endpoints = ",".join(etcd.endpoints)
     instances: list[Instance] = []
     try:
-        for name in ("ilA", "ilB", "ilC"):
-            instances.append(Instance(sb, tmp_path / name, name, endpoints, prefix).start())
-        yield sb, instances, prefix
+        for name in names:
+            instances.append(Instance(sb, directory / name, name, endpoints, prefix).start())
+        yield instances
     finally:
         for instance in instances:
             instance.close()

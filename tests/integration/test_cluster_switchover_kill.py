@@ -33,7 +33,12 @@ from pathlib import Path
 import pymysql
 import pytest
 from tests.integration.etcd_support import EtcdCluster, etcd_cluster  # noqa: F401
-from tests.integration.test_cluster_leadership import Instance, election_holder, wait_for
+from tests.integration.test_cluster_leadership import (
+    Instance,
+    election_holder,
+    started_instances,
+    wait_for,
+)
 
 from interlock.monitor.plans import Plan, PlanKind
 from interlock.monitor.steps import StepKind
@@ -129,15 +134,8 @@ def three(fresh_sandbox: Callable[..., Sandbox], etcd_cluster: EtcdCluster,  # n
     sb.sql("server1", "INSERT INTO app.before_switch VALUES "
            + ",".join(f"({i})" for i in range(ROWS)))
     prefix = f"/test/switchover-kill/{time.time_ns()}/"
-    endpoints = ",".join(etcd_cluster.endpoints)
-    instances: list[Instance] = []
-    try:
-        for name in ("ilA", "ilB", "ilC"):
-            instances.append(Instance(sb, tmp_path / name, name, endpoints, prefix).start())
+    with started_instances(sb, etcd_cluster, tmp_path, prefix) as instances:
         yield sb, instances, prefix
-    finally:
-        for instance in instances:
-            instance.close()
 
 
 @pytest.mark.parametrize(("point", "expected"), [("before_promote", "server1"),

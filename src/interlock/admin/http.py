@@ -22,7 +22,7 @@ from aiohttp import web
 from interlock.admin import jsonapi
 from interlock.admin.auth import Account, AdminUsers, Principal, Tokens, datadir_of
 from interlock.admin.context import AdminContext
-from interlock.admin.routes import Route
+from interlock.admin.routes import PRINCIPAL, Route
 from interlock.config.model import GlobalConfig
 from interlock.errors import AdminError
 from interlock.log import get_logger
@@ -112,7 +112,7 @@ async def _authenticate(request: web.Request,
     if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
         return await handler(request)
     if not ctx.proxy.config.global_.admin_auth:
-        request["principal"] = Principal("(admin_auth=false)", Account.ADMIN)
+        request[PRINCIPAL] = Principal("(admin_auth=false)", Account.ADMIN)
         return await handler(request)
     who = _principal(ctx, request)
     if who is None:
@@ -128,7 +128,7 @@ async def _authenticate(request: web.Request,
     if request.method not in READ_METHODS and not who.account.writes:
         return error_response(403, f"user '{who.name}' is read-only (a basic account); "
                                    f"{request.method} needs an admin account")
-    request["principal"] = who
+    request[PRINCIPAL] = who
     return await handler(request)
 
 

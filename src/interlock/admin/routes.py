@@ -15,11 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from interlock.admin.auth import Principal
 from interlock.admin.jsonapi import JsonObject
 from interlock.errors import AdminError
 
 if TYPE_CHECKING:
     from interlock.admin.context import AdminContext
+
+#: who made the request (set by the authentication middleware)
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
 
 Handler = Callable[["AdminContext", web.Request],
                    Awaitable[JsonObject | web.StreamResponse | None]]

@@ -7,7 +7,7 @@ from aiohttp import web
 from interlock.admin.context import AdminContext
 from interlock.admin.http import TOKEN_COOKIE
 from interlock.admin.jsonapi import JsonObject
-from interlock.admin.routes import Route, query_flag
+from interlock.admin.routes import Route, principal, query_flag
 from interlock.errors import AdminError
 
 
@@ -25,14 +25,14 @@ async def auth(ctx: AdminContext, request: web.Request) -> JsonObject | web.Resp
         raise AdminError(400, f"max-age={raw!r}: expected seconds") from exc
     if wanted is not None and wanted <= 0:
         raise AdminError(400, f"max-age={raw!r}: expected a positive number of seconds")
-    token, age = ctx.tokens.issue(request["principal"], wanted)
+    token, age = ctx.tokens.issue(principal(request), wanted)
     if query_flag(request, "persist"):
         response = web.Response(status=204)
         response.set_cookie(TOKEN_COOKIE, token, max_age=int(age), httponly=True,
                             samesite="Strict", secure=request.secure, path="/")
         return response
     return {"meta": {"token": token, "max_age": age,
-                     "account": request["principal"].account.value}}
+                     "account": principal(request).account.value}}
 
 
 def _version() -> str:

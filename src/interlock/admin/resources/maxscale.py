@@ -18,7 +18,7 @@ from interlock.admin import jsonapi
 from interlock.admin.context import AdminContext
 from interlock.admin.jsonapi import JsonObject
 from interlock.admin.resources.common import iso, parameters
-from interlock.admin.routes import Route
+from interlock.admin.routes import Route, principal
 
 log = ilog.get_logger(__name__)
 
@@ -69,7 +69,7 @@ async def show_maxscale(ctx: AdminContext, request: web.Request) -> JsonObject:
 
 async def rotate_logs(ctx: AdminContext, request: web.Request) -> None:
     log.notice("Log rotation requested through the admin API by '%s'",
-               request["principal"].name)
+               principal(request).name)
     ilog.reopen()
 
 

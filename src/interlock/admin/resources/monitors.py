@@ -33,7 +33,7 @@ from interlock.admin import jsonapi, views
 from interlock.admin.context import AdminContext
 from interlock.admin.jsonapi import JsonObject
 from interlock.admin.resources.common import parameters, positional_query, slave_connections
-from interlock.admin.routes import Route, flag_value
+from interlock.admin.routes import Route, flag_value, principal
 from interlock.errors import AdminError
 from interlock.log import get_logger
 from interlock.monitor.executor import PlanOutcome
@@ -169,7 +169,7 @@ async def _run(request: web.Request, command: str, monitor: MonitorRuntime,
     """Wait for the operation (a disconnecting client does not cancel it) and turn its
     outcome into the answer: None (204), or an AdminError (409 refused, 502 failed)."""
     log.notice("Monitor '%s': %s requested through the admin API by '%s'", monitor.name,
-               command, request["principal"].name)
+               command, principal(request).name)
     outcome = await asyncio.shield(asyncio.ensure_future(operation))
     if not isinstance(outcome, PlanOutcome):
         raise AdminError(409, outcome.describe())

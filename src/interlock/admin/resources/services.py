@@ -17,7 +17,7 @@ from interlock.admin import jsonapi, views
 from interlock.admin.context import AdminContext
 from interlock.admin.jsonapi import JsonObject
 from interlock.admin.resources.common import parameters
-from interlock.admin.routes import Route
+from interlock.admin.routes import Route, principal
 from interlock.errors import AdminError
 from interlock.log import get_logger
 
@@ -108,7 +108,7 @@ async def reload_users(ctx: AdminContext, request: web.Request) -> None:
     name = request.match_info["name"]
     service = views.service_named(ctx.proxy, name)
     log.notice("Service '%s': user accounts reload requested through the admin API by '%s'",
-               name, request["principal"].name)
+               name, principal(request).name)
     if await service.accounts.load():
         return
     source = service.accounts.primary

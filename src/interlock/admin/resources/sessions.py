@@ -24,7 +24,7 @@ from interlock.admin import jsonapi, views
 from interlock.admin.context import AdminContext
 from interlock.admin.jsonapi import JsonObject
 from interlock.admin.resources.common import iso
-from interlock.admin.routes import Route
+from interlock.admin.routes import Route, principal
 from interlock.advisor.observations import CloseReason
 from interlock.errors import AdminError, ClientError
 from interlock.log import get_logger
@@ -113,7 +113,7 @@ async def kill_session(ctx: AdminContext, request: web.Request) -> None:
     client = client_of(ctx, request.match_info["id"])
     session = client.session
     log.notice("Session %d ('%s'@'%s'): killed through the admin API by '%s'",
-               client.session_id, client.user, client.address, request["principal"].name)
+               client.session_id, client.user, client.address, principal(request).name)
     if session is None:
         client.close()  # still logging in
         return

@@ -17,7 +17,7 @@ from interlock.admin import jsonapi
 from interlock.admin.auth import Account
 from interlock.admin.context import AdminContext
 from interlock.admin.jsonapi import JsonObject
-from interlock.admin.routes import Route, json_body
+from interlock.admin.routes import Route, json_body, principal
 from interlock.errors import AdminError
 from interlock.log import get_logger
 
@@ -96,13 +96,13 @@ async def create_user(ctx: AdminContext, request: web.Request) -> None:
     # (hashing the password takes a tenth of a second: not on the proxy's event loop)
     await asyncio.to_thread(ctx.users.add, name, password, account)
     log.notice("Admin API: user '%s' (%s) created by '%s'", name, account.value,
-               request["principal"].name)
+               principal(request).name)
 
 
 async def delete_user(ctx: AdminContext, request: web.Request) -> None:
     name = request.match_info["name"]
     ctx.users.remove(name)
-    log.notice("Admin API: user '%s' removed by '%s'", name, request["principal"].name)
+    log.notice("Admin API: user '%s' removed by '%s'", name, principal(request).name)
 
 
 ROUTES = (
