@@ -33,53 +33,13 @@ T = TypeVar("T")
 WAIT = 60.0
 
 
-class LiveProxy:
-    def __init__(self, sb: Sandbox, directory: Path, monitor: Mapping[str, str | None],
-                 servers: Mapping[str, Mapping[str, str | None]] | None = None) -> None:
-        self.port = find_free_port()
-        overrides: dict[str, Mapping[str, str | None] | None] = {
-            MONITOR: monitor,
-            # today's single-backend Session relay, always to the primary
-            SERVICE: {"router": "readconnroute", "router_options": "master"},
-        }
-        overrides.update(servers or {})
-        directory.mkdir(parents=True, exist_ok=True)
-        self.config_path = directory / f"interlock-{self.port}.cnf"
-        self.config_path.write_text(sb.render_config(listener_port=self.port, tls=False,
-                                                     overrides=overrides))
-        self.log_path = directory / f"interlock-{self.port}.log"
-        self.sb = sb
+class ProxyLoop:
+    """A :class:`Proxy` on its own event loop in a thread; tests call into it."""
+
+    def __init__(self, config_path: Path) -> None:
         self.loop = asyncio.new_event_loop()
-        self.proxy = Proxy(parse_config(self.config_path))
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> LiveProxy:
-        logger = logging.getLogger("interlock")
-        self._saved = (list(logger.handlers), logger.level, logger.propagate)
-        ilog.setup(str(self.log_path), level=logging.INFO)
-        self._thread.start()
-        self.call(self.proxy.start(), 60)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.call(self.proxy.stop(), 60)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(10)
-            self.loop.close()
-            self._restore_logging()
-
-    def _restore_logging(self) -> None:
-        logger = logging.getLogger("interlock")
-        for handler in list(logger.handlers):
-            logger.removeHandler(handler)
-            handler.close()
-        handlers, level, propagate = self._saved
-        for handler in handlers:
-            logger.addHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
+        self.proxy = Proxy(parse_config(config_path))
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def call(self, coro: Awaitable[T], timeout: float = 180) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
@@ -96,6 +56,54 @@ class LiveProxy:
     @property
     def monitor(self) -> MonitorRuntime:
         return next(iter(self.proxy.monitors.values()))
+
+
+class LiveProxy(ProxyLoop):
+    def __init__(self, sb: Sandbox, directory: Path, monitor: Mapping[str, str | None],
+                 servers: Mapping[str, Mapping[str, str | None]] | None = None) -> None:
+        self.port = find_free_port()
+        overrides: dict[str, Mapping[str, str | None] | None] = {
+            MONITOR: monitor,
+            # today's single-backend Session relay, always to the primary
+            SERVICE: {"router": "readconnroute", "router_options": "master"},
+        }
+        overrides.update(servers or {})
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config_path = directory / f"interlock-{self.port}.cnf"
+        self.config_path.write_text(sb.render_config(listener_port=self.port, tls=False,
+                                                     overrides=overrides))
+        self.log_path = directory / f"interlock-{self.port}.log"
+        self.sb = sb
+        super().__init__(self.config_path)
+
+    def __enter__(self) -> LiveProxy:
+        logger = logging.getLogger("interlock")
+        self._saved = (list(logger.handlers), logger.level, logger.propagate)
+        ilog.setup(str(self.log_path), level=logging.INFO)
+        self.thread.start()
+        self.call(self.proxy.start(), 60)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.call(self.proxy.stop(), 60)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+            self._restore_logging()
+
+    def _restore_logging(self) -> None:
+        logger = logging.getLogger("interlock")
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+            handler.close()
+        handlers, level, propagate = self._saved
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
 
     def primary(self) -> str | None:
         info = self.monitor.source.current.primary

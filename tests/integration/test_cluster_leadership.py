@@ -10,32 +10,27 @@ after the TTL.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pymysql
 import pytest
 from tests.integration.etcd_support import EtcdCluster, TcpRelay, etcd_cluster  # noqa: F401
-from tests.integration.monitor_support import LiveProxy
+from tests.integration.monitor_support import LiveProxy, ProxyLoop
 
 from interlock.cluster import NotLeader
-from interlock.config.loader import parse_config
 from interlock.monitor.executor import PlanOutcome
-from interlock.monitor.loop import MonitorRuntime
 from interlock.monitor.plans import PlanKind, Refusal
 from interlock.sandbox import Sandbox
 from interlock.sandbox.interlock_cnf import MONITOR, SERVICE
 from interlock.sandbox.ports import find_free_port
-from interlock.server.app import Proxy
 
 T = TypeVar("T")
 WAIT = 60.0
@@ -48,7 +43,7 @@ MONITOR_PARAMS = {"monitor_interval": "300ms", "failcount": "2", "auto_failover"
                   "backend_read_timeout": "500ms", "auto_rejoin": "false"}
 
 
-class Instance:
+class Instance(ProxyLoop):
     """One Interlock instance with cluster=etcd, on its own loop in a thread."""
 
     def __init__(self, sb: Sandbox, directory: Path, name: str, endpoints: str,
@@ -68,28 +63,13 @@ class Instance:
         path.write_text(sb.render_config(listener_port=self.port, tls=False, overrides=overrides,
                                          admin_port=self.admin_port))
         self.sb = sb
-        self.loop = asyncio.new_event_loop()
-        self.proxy = Proxy(parse_config(path))
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        super().__init__(path)
         self.killed = False
 
     def start(self) -> Instance:
         self.thread.start()
         self.call(self.proxy.start(), 60)
         return self
-
-    def call(self, coro: Awaitable[T], timeout: float = 120) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
-        return future.result(timeout)
-
-    def run(self, fn: Callable[[], T]) -> T:
-        async def wrapper() -> T:
-            return fn()
-        return self.call(wrapper())
-
-    @property
-    def monitor(self) -> MonitorRuntime:
-        return next(iter(self.proxy.monitors.values()))
 
     def is_leader(self) -> bool:
         return self.run(self.monitor.leads)
