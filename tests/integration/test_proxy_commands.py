@@ -6,10 +6,10 @@ The two transcripts must be equal. Only what legitimately differs is normalised,
 the step that needs it: the numbers of COM_STATISTICS (uptime, counters), the random nonce of
 the auth switch both the server and the proxy answer COM_CHANGE_USER with (sequence ids are
 compared); prepared statement ids (a per-THD counter that survives in the server's thread
-cache); and when a connection is killed, the ERR 2013 naming the server that the proxy sends
-before it closes (issue 2 asks for it when a backend connection is lost; the server just closes,
-and a client library then reports 2013 itself). Connection ids never appear in compared bytes:
-each side uses the id from its own handshake.
+cache); and when a connection is killed, the ERR 1927 (SQLSTATE 08S01) naming the server that
+the proxy sends before it closes (issue 2 asks for it when a backend connection is lost; the
+server just closes, and a client library then reports 2013 itself). Connection ids never
+appear in compared bytes: each side uses the id from its own handshake.
 
 The second account (``cmd_other``) is created before a module-scoped proxy starts, so that
 proxy has it loaded (the session proxy may have loaded its accounts earlier, and reloads on
@@ -570,35 +570,34 @@ def _backend_thread(c: RawClient) -> int:
 
 def _closed_after_response(c: RawClient, lost: list[ErrPacket]) -> str:
     """What follows a complete response when the connection is going away: the server closes
-    it; the proxy may first send an ERR 2013 naming the server (it lost its backend: same
-    rule as in :func:`_lost_outcome`).  A client sees 2013 either way."""
+    it; the proxy may first send an ERR 1927 naming the server (it lost its backend: same
+    rule as in :func:`_lost_outcome`, checked by the caller through ``lost``)."""
     rest = c.read_until_closed(10)
     if rest:
         length = int.from_bytes(rest[:3], "little")
         assert len(rest) == 4 + length, f"more than one packet after the response: {rest!r}"
-        err = error_of(Packet(rest[3], rest[4:]))
-        lost.append(err)
-        return f"ERR {err.code}, then closed"
-    return "ERR 2013, then closed"
+        lost.append(error_of(Packet(rest[3], rest[4:])))
+    return "closed"
 
 
-def _lost_outcome(c: RawClient, lost: list[ErrPacket]) -> tuple[int, str, bytes]:
+def _lost_outcome(c: RawClient, lost: list[ErrPacket]) -> tuple[str, str, bytes]:
     """How a client sees its connection being killed during a query, as its error code.
 
     The server closes the connection without a word (the client library then reports
-    CR_SERVER_LOST, 2013); the proxy, which lost its backend connection, sends an ERR 2013
-    naming the server first (issue 2: "a backend lost mid-session closes that session with an
-    ERR naming the server").  Both are 2013; whatever follows must be the close itself.
-    The proxy's ERR packets are kept in ``lost`` for the caller to check.
+    CR_SERVER_LOST, 2013); the proxy, which lost its backend connection, sends an ERR naming
+    the server first (issue 2: "a backend lost mid-session closes that session with an ERR
+    naming the server"), with a server error code (1927, SQLSTATE 08S01: a CR_* code in an ERR
+    packet is "2027 malformed packet" to libmariadb).  Both are "connection lost"; whatever
+    follows must be the close itself.  The proxy's ERR packets are kept in ``lost`` for the
+    caller to check.
     """
     try:
         packets = c.read_response()
     except PeerClosed as exc:
-        return 2013, "closed", exc.received
+        return "connection lost", "closed", exc.received
     assert len(packets) == 1 and is_err(packets[0]), packets
-    err = error_of(packets[0])
-    lost.append(err)
-    return err.code, "closed", c.read_until_closed(10)
+    lost.append(error_of(packets[0]))
+    return "connection lost", "closed", c.read_until_closed(10)
 
 
 def test_process_kill_interrupts_another_session(
@@ -634,11 +633,12 @@ def test_process_kill_interrupts_another_session(
 
     steps = dict(compare(scenario, direct_params, proxy_params).steps)
     assert steps["kill"][0][1][0] == 0x00
-    assert steps["victim's outcome"] == [(2013, "closed", b"")]
+    assert steps["victim's outcome"] == [("connection lost", "closed", b"")]
     assert steps["victim's backend thread gone"] == [True]
     assert error_of(Packet(*steps["kill self"][0])).code == 1927  # Connection was killed
     for err in lost:  # only the proxy says something before closing
-        assert err.code == 2013 and "server 'server1'" in err.message, err
+        assert (err.code, err.sqlstate) == (1927, "08S01"), err
+        assert "server 'server1'" in err.message, err
 
 
 # -- COM_QUIT ----------------------------------------------------------------------------------

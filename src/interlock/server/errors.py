@@ -16,9 +16,35 @@ class BackendError(ClientError):
     """A backend could not be reached, refused the login, or went away."""
 
 
+# A backend the proxy cannot use (lost, unreachable, none left) is reported to the client as
+# a *server* error: 1927 (ER_CONNECTION_KILLED) with SQLSTATE 08S01 (communication link
+# failure), never with a client-side CR_* code (2000-2999, e.g. 2003, 2013).  libmariadb (the
+# mariadb CLI, mysqlclient, MariaDB Connector/C and Connector/Python) rejects an ERR packet
+# carrying a CR_* code and shows "2027 Received malformed packet" instead, for COM_QUERY,
+# COM_STMT_EXECUTE and the login alike (measured; tests/integration/
+# test_lost_backend_errors.py).  1927 is in the disconnect list of SQLAlchemy's MySQL dialect
+# (its pool drops the connection), and class 08 is what Connector/J, connection pools and
+# mysql-connector-python (OperationalError) treat as a broken connection; the server's own
+# 1927 says 70100, which mysql-connector-python maps to a plain DatabaseError.
+#
+# Inside the proxy these errors keep their CR_* codes (2003 "can't connect", 2013 "lost"):
+# the monitor classifies a probe failure as "down" by them.  err_packet() is the boundary.
+BACKEND_UNAVAILABLE = ErrorCode.CONNECTION_KILLED
+BACKEND_SQLSTATE = "08S01"
+_CLIENT_SIDE = range(2000, 3000)  # CR_MIN_ERROR..CR_MAX_ERROR: never sent by a server
+
+
+def wire_code(error: ClientError) -> tuple[int, str]:
+    """The code and SQLSTATE an ERR packet carries for ``error`` (see above)."""
+    if error.code in _CLIENT_SIDE:
+        return BACKEND_UNAVAILABLE, BACKEND_SQLSTATE
+    return error.code, error.sqlstate
+
+
 def err_packet(error: ClientError, seq: int) -> bytes:
     """A framed ERR packet for ``error`` with sequence id ``seq``."""
-    return encode_packet(build_err(error.code, error.sqlstate, error.message), seq & 0xFF)
+    code, sqlstate = wire_code(error)
+    return encode_packet(build_err(code, sqlstate, error.message), seq & 0xFF)
 
 
 def access_denied(user: str, host: str, using_password: bool) -> ClientError:
@@ -85,7 +111,7 @@ def unknown_thread(thread_id: int) -> ClientError:
 def cant_connect(server: str, address: str, port: int, reason: str) -> BackendError:
     return BackendError(
         ErrorCode.CONN_HOST_ERROR,
-        "HY000",
+        BACKEND_SQLSTATE,
         f"Can't connect to server '{server}' at {address}:{port}: {reason}",
     )
 
@@ -94,7 +120,7 @@ def lost_backend(server: str, address: str, port: int, reason: str = "") -> Back
     detail = f": {reason}" if reason else ""
     return BackendError(
         ErrorCode.SERVER_LOST,
-        "HY000",
+        BACKEND_SQLSTATE,
         f"Lost connection to backend server '{server}' ({address}:{port}){detail}",
     )
 
@@ -102,7 +128,7 @@ def lost_backend(server: str, address: str, port: int, reason: str = "") -> Back
 def no_server(service: str) -> BackendError:
     return BackendError(
         ErrorCode.CONN_HOST_ERROR,
-        "HY000",
+        BACKEND_SQLSTATE,
         f"Service '{service}' has no server to connect to",
     )
 

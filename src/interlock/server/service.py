@@ -77,7 +77,8 @@ class ServiceRuntime:
         self.router = config.router.lower()
         self.settings = router_settings(config)
         self.connroute_roles = connroute_roles(config)
-        # statements routed per reason and per server (readwritesplit), for metrics and tests
+        # statements routed per reason (readwritesplit) and per server (both routers: for
+        # readconnroute every client command), for metrics, /v1/servers and tests
         self.route_reasons: Counter[str] = Counter()
         self.route_servers: Counter[str] = Counter()
         self._picks: Counter[str] = Counter()  # readconnroute choices
@@ -139,8 +140,9 @@ class ServiceRuntime:
         """The server a new client session logs in to: the current primary, or for
         ``readconnroute`` the server ``router_options`` picks."""
         topology = self.topology.current
-        if self.router == "readconnroute":
-            info = self._connroute_choice(topology.servers)
+        if self.router == "readconnroute":  # among this service's servers: the monitor's
+            info = self._connroute_choice(  # topology may hold more
+                tuple(s for s in topology.servers if s.name in self._by_name))
         else:
             info = topology.primary
         if info is not None and info.name in self._by_name:
@@ -176,7 +178,7 @@ class ServiceRuntime:
         from interlock.server.session import Session
 
         return Session(client, conn, login, self.topology.load(conn.server.name),
-                       self.observations)
+                       self.observations, routed=self.route_servers)
 
     def tls_for(self, server: ServerConfig) -> ssl.SSLContext | None:
         """The client-side TLS context for ``server`` (None when its TLS is off)."""

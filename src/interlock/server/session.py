@@ -14,7 +14,12 @@ client's input and pause reading until the responses in flight are complete.
 Backend -> client (:meth:`Session.backend_data`): every chunk is fed to the tracker (which walks
 headers without copying rows) and written to the client unchanged.
 
-This is the whole session of ``readconnroute`` (one server per session, no parsing).  The
+This is the whole session of ``readconnroute`` (one server per session, no parsing).  It counts
+the commands it routes to its server (``routed``: the service's ``route_servers``, which
+``statistics.routed_queries`` of /v1/servers and the dashboard's q/s read): one dict increment
+per client command, never anything per row or per result packet.  readconnroute cannot tell
+reads from writes without parsing, so, as in MaxScale, it counts queries only; the reads/writes
+split is readwritesplit's.  The
 ``readwritesplit`` session (:class:`interlock.server.rwsplit.RWSplitSession`) subclasses it for
 the parts that stay the same (KILL translation, COM_CHANGE_USER, teardown) and replaces the
 relay with one that routes each statement.
@@ -25,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from interlock.advisor.observations import CloseReason
@@ -108,6 +114,8 @@ class Session:
         "_quitting",
         "_rec",
         "_remaining",
+        "_routed",
+        "_server",
         "_task",
         "backend",
         "client",
@@ -125,6 +133,7 @@ class Session:
         login: Login,
         load: ServerLoad | None = None,
         recorder: SessionObservations | None = None,
+        routed: Counter[str] | None = None,
     ) -> None:
         self.client = client
         self.id = client.session_id
@@ -150,6 +159,9 @@ class Session:
         # the service's Method 2 recorder (interlock.advisor.observations): one call per
         # command and per completed response, one at login and one at the close
         self._rec = recorder
+        # readconnroute: commands routed, per server (the service's ``route_servers``)
+        self._routed = routed
+        self._server = backend.server.name
         self.ended: CloseReason | None = None  # why the proxy is ending it (None: not yet)
 
     def opened(self) -> None:
@@ -161,6 +173,11 @@ class Session:
         """A command arrived from the client (the recorder's idle gap ends)."""
         if self._rec is not None:
             self._rec.statement(self.id, time.monotonic())
+
+    def routed(self) -> None:
+        """A client command goes to the backend (readconnroute's routed-queries count)."""
+        if self._routed is not None:
+            self._routed[self._server] += 1
 
     # -- routing seam ------------------------------------------------------------------------
 
@@ -199,6 +216,9 @@ class Session:
                         rec = self._rec
                         if rec is not None:
                             rec.statement(self.id, time.monotonic())
+                        routed = self._routed
+                        if routed is not None:
+                            routed[self._server] += 1
                         tracker.start(command, data[4 : 4 + HEAD])
                         backend.write(data)
                         return
@@ -264,6 +284,7 @@ class Session:
                 if size - pos - 4 < need:
                     break
                 self.arrived()
+                self.routed()
                 tracker.start(command, buf[pos + 4 : pos + 4 + need])
                 self._continued = length == MAX_PAYLOAD
                 self._remaining = length
@@ -293,6 +314,7 @@ class Session:
             packet = Packet(buf[pos + 3], buf[pos + 4 : end])
             if action in (QUERY, PROCESS_KILL):
                 self.arrived()
+                self.routed()
                 payload = self._rewrite_kill(action, packet.payload)
                 if payload is not packet.payload:
                     if start < pos:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,15 +76,17 @@ class FakeClient:
         return self.session.backend_thread_id() if self.session else 0
 
 
-def make_session(registry: SessionRegistry[Any] | None = None) -> tuple[Session, FakeClient,
-                                                                         FakeTransport]:
+def make_session(registry: SessionRegistry[Any] | None = None,
+                 routed: Counter[str] | None = None) -> tuple[Session, FakeClient,
+                                                               FakeTransport]:
     registry = registry if registry is not None else SessionRegistry()
     client = FakeClient(registry)
     backend = BackendConnection(ServerConfig("server1", "127.0.0.1", 3306))
     backend_transport = FakeTransport()
     backend.connection_made(backend_transport)  # type: ignore[arg-type]
     backend.capabilities = CAPS
-    session = Session(client, backend, Login("app", CAPS))  # type: ignore[arg-type]
+    session = Session(client, backend, Login("app", CAPS),  # type: ignore[arg-type]
+                      routed=routed)
     client.session = session
     return session, client, backend_transport
 
@@ -117,6 +120,21 @@ def test_any_split_forwards_the_same_bytes(cuts: list[int]) -> None:
     assert backend.data == stream
     assert session.backend.tracker.pending == 5  # STMT_CLOSE expects no answer
     assert client.transport.written == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
+def test_every_routed_command_is_counted_once_for_its_server(cuts: list[int]) -> None:
+    """readconnroute's routed-queries count: one per command sent on, however the client's
+    bytes are split; COM_QUIT (answered by closing) is not a query."""
+    routed: Counter[str] = Counter()
+    session, _, backend = make_session(routed=routed)
+    stream = b"".join(STREAM_PARTS)
+    feed_in_pieces(session, stream, cuts)
+    assert routed == Counter({"server1": len(STREAM_PARTS)})
+    session.client_data(command(Command.QUIT))
+    assert routed == Counter({"server1": len(STREAM_PARTS)})
+    assert backend.data == stream + command(Command.QUIT)
 
 
 def test_single_packet_is_written_without_copy() -> None:
