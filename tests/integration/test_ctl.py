@@ -138,7 +138,7 @@ def test_the_other_lists(cfg: Path, proxy: ProxyHandle) -> None:
     assert listeners[1][1:4] == [str(proxy.port), proxy.host, "Running"]
     monitors = [line.split("\t") for line in ok("list", "monitors", "--tsv",
                                                 config=cfg).splitlines()]
-    assert monitors == [[MONITOR, "Running", "server1, server2, server3"]]
+    assert monitors == [[MONITOR, "Running", "server1, server2, server3", "-"]]
     users = box_rows(ok("list", "users", config=cfg))
     assert users[0] == ["Name", "Type", "Privileges"] and ["admin", "inet", "admin"] in users
     events = box_rows(ok("list", "events", "--last", "3", config=cfg))

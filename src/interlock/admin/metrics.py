@@ -13,7 +13,9 @@ the proxy keeps anyway, so the relay pays at most one integer increment per stat
   and as reads / writes (``READ_REASONS``), transaction replays and their failures,
   reconnections, causal-read GTID waits and their timeouts;
 - per monitor (label ``monitor``): ticks, the last tick's duration, cluster operations by kind
-  and result (failover, switchover, rejoin, enforce; ok / failed);
+  and result (failover, switchover, rejoin, enforce; ok / failed), whether a switchover or
+  failover stands (``monitor_operation_pending``: under way, or left by a dead leader; with
+  ``cluster=etcd`` read from the record in etcd at the scrape, admin/operation_view.py);
 - the process: resident memory, open file descriptors, CPU seconds, start time, event-loop lag
   (:class:`LoopLag`, a task that measures how late a periodic sleep wakes up).
 
@@ -36,6 +38,7 @@ from aiohttp import web
 
 from interlock import __version__
 from interlock.admin import views
+from interlock.admin.operation_view import operations_of, pending
 from interlock.admin.routes import Route
 from interlock.monitor.states import STATE_WORDS, state_words
 from interlock.monitor.steps import PlanKind
@@ -166,6 +169,11 @@ def server_families(proxy: Proxy) -> Iterator[Family]:
                  tuple(sample for n in names for sample in (
                      ((("server", n), ("kind", "read")), totals[n].reads),
                      ((("server", n), ("kind", "write")), totals[n].writes))))
+    yield Family("server_routed_queries_total", "counter",
+                 "Statements routed to the server by any router (readconnroute: every client "
+                 "command; readwritesplit: reads + writes); statistics.routed_queries of "
+                 "/v1/servers.",
+                 tuple(((("server", n),), views.routed_queries(proxy, n)) for n in names))
     yield Family("server_errors_total", "counter",
                  "ERR answers of the server to statements routed to it (readwritesplit).",
                  per_server("errors"))
@@ -234,6 +242,10 @@ def service_families(proxy: Proxy) -> Iterator[Family]:
                      ((("service", s.name), ("kind", "read")), _routed(s.route_reasons, True)),
                      ((("service", s.name), ("kind", "write")),
                       _routed(s.route_reasons, False)))))
+    yield Family("service_routed_queries_total", "counter",
+                 "Statements the service routed, any router (readconnroute: every client "
+                 "command; readwritesplit: reads + writes).",
+                 per_service(lambda s: sum(s.route_servers.values())))
     yield Family("service_route_decisions_total", "counter",
                  "Statements the service routed (readwritesplit), by routing reason.",
                  tuple(((("service", s.name), ("reason", str(reason))), count)
@@ -262,7 +274,10 @@ def _routed(reasons: dict[str, int], reads: bool) -> int:
 # -- monitors ---------------------------------------------------------------------------------
 
 
-def monitor_families(proxy: Proxy) -> Iterator[Family]:
+def monitor_families(proxy: Proxy, operations: dict[str, int | None] | None = None
+                     ) -> Iterator[Family]:
+    """``operations``: per monitor, 1 while a switchover/failover stands, 0 none, None unknown
+    (etcd unreadable: no sample)."""
     monitors = list(proxy.monitors.values())
     yield Family("monitor_ticks_total", "counter", "Monitor ticks (probes of every server).",
                  tuple(((("monitor", m.name),), m.ticks) for m in monitors))
@@ -278,6 +293,11 @@ def monitor_families(proxy: Proxy) -> Iterator[Family]:
     yield Family("monitor_primary", "gauge", "The monitor's primary server (1).",
                  tuple(((("monitor", m.name), ("server", m.cluster.primary)), 1)
                        for m in monitors if m.cluster is not None and m.cluster.primary))
+    yield Family("monitor_operation_pending", "gauge",
+                 "1 while a switchover or failover of the monitor stands: under way, or left "
+                 "unfinished by a leader that died (cluster=etcd); 0 when none.",
+                 tuple(((("monitor", name),), value)
+                       for name, value in (operations or {}).items() if value is not None))
 
 
 def cluster_families(proxy: Proxy) -> Iterator[Family]:
@@ -375,17 +395,19 @@ def process_families(proxy: Proxy, ctx: AdminContext) -> Iterator[Family]:
                  "The highest event-loop lag of the last minute.", (((), lag.peak()),))
 
 
-def collect(ctx: AdminContext) -> Iterator[Family]:
+def collect(ctx: AdminContext, operations: dict[str, int | None] | None = None
+            ) -> Iterator[Family]:
     proxy = ctx.proxy
     yield from process_families(proxy, ctx)
     yield from server_families(proxy)
     yield from service_families(proxy)
-    yield from monitor_families(proxy)
+    yield from monitor_families(proxy, operations)
     yield from cluster_families(proxy)
 
 
 async def metrics(ctx: AdminContext, request: web.Request) -> web.Response:
-    body = render(collect(ctx)).encode()
+    operations = {name: pending(op) for name, op in (await operations_of(ctx.proxy)).items()}
+    body = render(collect(ctx, operations)).encode()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -119,8 +119,20 @@ SERVER_INFO = obj({
     "slave_connections": array(ref("SlaveConnection")),
 })
 
+#: a standing cluster operation (``admin/operation_view.py``); null when none
+OPERATION = nullable(obj({
+    "kind": nullable(STR), "from": nullable(STR), "to": nullable(STR),
+    "plan_id": nullable(STR), "instance": nullable(STR), "steps_done": nullable(INT),
+    "steps": nullable(INT), "new_primary_touched": nullable(BOOL), "started": nullable(STR),
+    "state": {"type": "string", "enum": ["running", "left", "unknown"]},
+    "decision": nullable(obj({"verdict": STR, "text": STR, "reason": STR,
+                              "todo": nullable(STR), "judged_by": STR, "by_leader": BOOL})),
+    "source": {"type": "string", "enum": ["etcd", "local"]}, "error": nullable(STR),
+}))
+
 MONITOR = resource("monitors", obj({
     "module": STR,
+    "operation": OPERATION,
     "state": {"type": "string", "enum": ["Running", "Stopped"]},
     "ticks": INT,
     "parameters": OBJ,

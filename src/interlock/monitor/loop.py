@@ -36,6 +36,7 @@ from interlock.cluster.operation import (
     OperationStore,
     Resolution,
     ServerFacts,
+    TakeoverDecision,
     decide_takeover,
     intent_for,
 )
@@ -328,6 +329,18 @@ class MonitorRuntime:
             cluster.primary, {v.name: v.state_text for v in cluster.servers},
             None if history.last_failover_at is None else history.last_failover_at + to_wall,
             None if history.acknowledged_at is None else history.acknowledged_at + to_wall)
+
+    @property
+    def standing_operation(self) -> OperationIntent | None:
+        """Read only (admin API): the operation a previous leader left that this instance,
+        leading, found at the start of its term and has not resolved yet (None: none, or this
+        instance does not lead)."""
+        return self._intent if self.leads() else None
+
+    def judge_operation(self, intent: OperationIntent) -> TakeoverDecision | None:
+        """Read only (admin API): what :func:`decide_takeover` says about ``intent`` from the
+        servers as this instance's latest tick saw them (None: no tick yet)."""
+        return decide_takeover(intent, _facts(self.cluster)) if self.cluster else None
 
     def _operations(self) -> OperationStore | None:
         store = getattr(self.leadership, "operations", None)

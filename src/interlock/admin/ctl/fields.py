@@ -3,14 +3,16 @@
 A field is a title and a *path* into a JSON:API resource, written as maxctrl writes them:
 ``attributes.parameters.address``; ``relationships.servers.data[].id`` collects ``id`` over a
 list; ``a|b`` takes the first alternative that has a value (Interlock's attribute, else
-MaxScale's).  The ``list`` columns are maxctrl's (``maxctrl list servers``: Server, Address,
-Port, Connections, State, GTID, Monitor); the ``show`` fields follow maxctrl's names where
-Interlock has the value.
+MaxScale's); a path starting with ``=`` names a value computed from the resource
+(``DERIVED``: the one-line text of a monitor's cluster operation).  The ``list`` columns are
+maxctrl's (``maxctrl list servers``: Server, Address, Port, Connections, State, GTID,
+Monitor; ``list monitors`` adds Interlock's Operation); the ``show`` fields follow maxctrl's
+names where Interlock has the value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from interlock.admin.ctl.tables import Fields, Table
@@ -36,6 +38,9 @@ def _empty(value: Any) -> bool:
 
 def pluck(resource: Mapping[str, Any], path: str) -> Any:
     """The value at ``path`` (see the module docstring), None when absent."""
+    derived = DERIVED.get(path)
+    if derived is not None:
+        return derived(resource)
     for alternative in path.split("|"):
         value: Any = resource
         for key in alternative.split("."):
@@ -55,6 +60,79 @@ def table(spec: Spec, resources: Sequence[Mapping[str, Any]]) -> Table:
 def fields(spec: Spec, resource: Mapping[str, Any]) -> Fields:
     return Fields(tuple((title, pluck(resource, path)) for title, path in spec))
 
+
+# -- a monitor's cluster operation (attributes.operation; docs/cluster.md) -----------------
+
+#: a takeover decision's verdict as ``show monitor`` words it
+VERDICT_WORDS = {"manual": "left for a person", "complete": "to be completed",
+                 "rollback": "to be rolled back", "clear": "nothing to undo"}
+
+
+def _operation(resource: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    op = pluck(resource, "attributes.operation")
+    return op if isinstance(op, Mapping) else None
+
+
+def _steps(op: Mapping[str, Any]) -> str:
+    done, steps = op.get("steps_done"), op.get("steps")
+    return f"{done}/{steps}" if done is not None and steps is not None else ""
+
+
+def operation_short(resource: Mapping[str, Any]) -> str:
+    """The ``list monitors`` column: ``-``, ``switchover 3/16 running``, ``switchover 9/16
+    left for a person``, ``unknown``."""
+    op = _operation(resource)
+    if op is None:
+        return "-"
+    if op.get("state") == "unknown":
+        return "unknown"
+    decision = op.get("decision")
+    state = str(op.get("state") or "")
+    if state == "left" and isinstance(decision, Mapping) and decision.get("verdict") == "manual":
+        state = "left for a person"
+    return " ".join(p for p in (str(op.get("kind") or ""), _steps(op), state) if p)
+
+
+def operation_text(resource: Mapping[str, Any]) -> str:
+    """The ``show monitor`` line: what runs or stands, who wrote it, how far it got and, for
+    an operation a dead leader left, what the takeover rule decides and why."""
+    op = _operation(resource)
+    if op is None:
+        return "-"
+    if op.get("state") == "unknown":
+        return f"unknown: {op.get('error')}"
+    kind, instance = op.get("kind"), op.get("instance")
+    moves = f" {op['from'] or '?'} -> {op['to']}" if op.get("to") else ""
+    if op.get("state") == "running":
+        text = f"{kind}{moves} under way by {instance}"
+    else:
+        text = f"{kind}{moves} left by {instance}"
+    if steps := _steps(op):
+        text += f", {steps} step(s) done"
+    about = [f"plan {op['plan_id']}"] if op.get("plan_id") else []
+    if op.get("started"):
+        about.append(f"started {op['started']}")
+    if about:
+        text += f" ({', '.join(about)})"
+    if op.get("to") is None and op.get("state") == "running":
+        text += " (writes held)"
+    decision = op.get("decision")
+    if isinstance(decision, Mapping):
+        who = (f"the leader {decision.get('judged_by')} decides" if decision.get("by_leader")
+               else f"as {decision.get('judged_by')} sees the servers")
+        verdict = VERDICT_WORDS.get(str(decision.get("verdict")), str(decision.get("verdict")))
+        text += f"; {who}: {verdict}: {decision.get('reason')}"
+        if decision.get("todo"):
+            text += f". What to do: {decision['todo']}"
+    if op.get("error"):
+        text += f" [etcd not read: {op['error']}]"
+    return text
+
+
+DERIVED: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "=operation": operation_text,
+    "=operation_short": operation_short,
+}
 
 # -- list ---------------------------------------------------------------------------------
 
@@ -86,6 +164,7 @@ LIST_MONITORS: Spec = (
     ("Monitor", "id"),
     ("State", "attributes.state"),
     ("Servers", "relationships.servers.data[].id"),
+    ("Operation", "=operation_short"),
 )
 LIST_SESSIONS: Spec = (
     ("Id", "id"),
@@ -154,6 +233,7 @@ SHOW_MONITOR: Spec = (
     ("State", "attributes.state"),
     ("Primary", "attributes.monitor_diagnostics.primary"),
     ("Servers", "relationships.servers.data[].id"),
+    ("Operation", "=operation"),
     ("Ticks", "attributes.ticks"),
     ("Parameters", "attributes.parameters"),
     ("Monitor Diagnostics", "attributes.monitor_diagnostics"),

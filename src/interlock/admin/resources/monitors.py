@@ -32,6 +32,7 @@ from aiohttp import web
 from interlock.admin import jsonapi, views
 from interlock.admin.context import AdminContext
 from interlock.admin.jsonapi import JsonObject
+from interlock.admin.operation_view import operation_of, operations_of
 from interlock.admin.resources.common import parameters, positional_query, slave_connections
 from interlock.admin.routes import Route, flag_value, principal
 from interlock.errors import AdminError
@@ -72,7 +73,10 @@ def server_info(monitor: MonitorRuntime) -> list[JsonObject]:
     return found
 
 
-def monitor_resource(ctx: AdminContext, name: str) -> JsonObject:
+def monitor_resource(ctx: AdminContext, name: str, operation: JsonObject | None = None
+                     ) -> JsonObject:
+    """``operation``: the monitor's cluster operation (admin/operation_view.py), read by the
+    caller because that may ask etcd."""
     monitor = views.monitor_named(ctx.proxy, name)
     cluster = monitor.cluster
     judgement = monitor.judgement
@@ -82,6 +86,8 @@ def monitor_resource(ctx: AdminContext, name: str) -> JsonObject:
         "ticks": monitor.ticks,
         # cluster=etcd: leadership (is_leader, leader: instance, admin_url, since); else None
         "cluster": monitor.leadership.as_json() if monitor.leadership is not None else None,
+        # a switchover/failover under way or left standing by a dead leader; else None
+        "operation": operation,
         "parameters": parameters(monitor.config, skip=("name", "module", "servers")),
         "monitor_diagnostics": {
             "primary": cluster.primary if cluster is not None else None,
@@ -100,13 +106,15 @@ def monitor_resource(ctx: AdminContext, name: str) -> JsonObject:
 
 
 async def list_monitors(ctx: AdminContext, request: web.Request) -> JsonObject:
-    return jsonapi.document([monitor_resource(ctx, n) for n in ctx.proxy.monitors],
-                            "/v1/monitors/")
+    operations = await operations_of(ctx.proxy)
+    return jsonapi.document([monitor_resource(ctx, n, operations.get(n))
+                             for n in ctx.proxy.monitors], "/v1/monitors/")
 
 
 async def show_monitor(ctx: AdminContext, request: web.Request) -> JsonObject:
     name = request.match_info["name"]
-    return jsonapi.document(monitor_resource(ctx, name), f"/v1/monitors/{name}/")
+    operation = await operation_of(ctx.proxy, views.monitor_named(ctx.proxy, name))
+    return jsonapi.document(monitor_resource(ctx, name, operation), f"/v1/monitors/{name}/")
 
 
 # -- commands -----------------------------------------------------------------------------------

@@ -208,13 +208,14 @@ function drawServers(list, primary, now) {
 function drawMonitors(docs) {
   const rows = docs.map((m) => {
     const d = m.attributes?.monitor_diagnostics || {};
-    return { name: m.id, verdict: d.verdict || m.attributes?.state || "", reason: d.verdict_reason || d.primary_reason || "", busy: Boolean(d.operation_running) };
+    return { name: m.id, verdict: d.verdict || m.attributes?.state || "", reason: d.verdict_reason || d.primary_reason || "", busy: Boolean(d.operation_running), op: model.operation(m.attributes?.operation) };
   });
   patch($("monitor-status"), JSON.stringify(rows), () => rows.map((r) => el("div", { class: `monitor verdict-${r.verdict}`, dataset: { monitor: r.name } }, [
     el("strong", { text: r.name }),
     el("span", { class: "verdict", text: r.verdict }),
     el("span", { class: "muted", text: r.reason }),
-    r.busy ? el("span", { class: "busy", text: "operation running…" }) : null,
+    r.busy && !r.op ? el("span", { class: "busy", text: "operation running…" }) : null,
+    r.op ? el("span", { class: r.op.manual ? "operation manual" : "operation busy", text: r.op.text }) : null,
   ])));
 }
 

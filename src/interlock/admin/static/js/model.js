@@ -174,3 +174,17 @@ export function sessions(docs) {
     };
   });
 }
+
+/** A monitor's cluster operation (`attributes.operation`, docs/cluster.md) in one line, or
+ *  null when none stands; `manual`: a dead leader's operation is left for a person. */
+export function operation(op) {
+  if (!op) return null;
+  if (op.state === "unknown") return { text: `operation: unknown (${op.error || "etcd not read"})`, manual: false };
+  const moves = op.to ? ` ${op.from || "?"} → ${op.to}` : "";
+  const steps = op.steps != null ? `, ${op.steps_done}/${op.steps} steps` : "";
+  const who = op.instance ? ` by ${op.instance}` : "";
+  const d = op.decision;
+  const manual = op.state === "left" && d?.verdict === "manual";
+  const tail = manual ? `: left for a person: ${d.reason}` : op.state === "left" ? " (left by a previous leader)" : "";
+  return { text: `${op.kind}${moves}${who}${steps}${op.state === "running" ? " under way" : ""}${tail}`, manual };
+}
