@@ -10,7 +10,7 @@ real 3-member etcd cluster.
 - both instances restarted together come back with the store's configuration, and a file
   that differs from it does not override it (it only bootstrapped the empty store);
 - an instance cut off from etcd refuses changes (503) and keeps routing; it takes changes
-  again when etcd is back;
+  again when etcd is back, also when an object changed and changed back meanwhile;
 - two stores bootstrapping the same empty prefix at once: one file's objects win, both load
   the same configuration;
 - a watch that must resume from a compacted revision reloads the whole prefix.
@@ -47,7 +47,7 @@ from tests.integration.rws_helpers import server_of, session
 from interlock.cluster import EtcdClient
 from interlock.cluster.config_store import ConfigStore, Snapshot, object_key, same_objects
 from interlock.config.diagnostics import Diagnostics
-from interlock.config.ini import IniSection, parse_ini
+from interlock.config.ini import IniEntry, IniSection, parse_ini
 from interlock.config.layers import Layers, Placed
 from interlock.sandbox import Sandbox
 from interlock.sandbox.interlock_cnf import MONITOR, SERVICE
@@ -276,11 +276,28 @@ def test_an_instance_cut_off_from_etcd_refuses_changes_and_keeps_routing(
         with session(sandbox, handle) as cur:  # routing goes on with the last configuration
             assert server_of(cur) in {s.server_id for s in sandbox.servers}
         assert parameters(api, "services", SERVICE).get("version_string") != "10.11.5-cut"
+        change_and_change_back(etcd_cluster, prefix, SERVICE)  # by another instance, say
         relay.restore()
         eventually(lambda: patch(api, "services", SERVICE,
                                  {"version_string": "10.11.5-back"}).status == 204,
                    "changes accepted again")
     assert stored(etcd_cluster, prefix, SERVICE)["version_string"] == "10.11.5-back"
+
+
+def change_and_change_back(etcd: EtcdCluster, prefix: bytes, name: str) -> None:
+    """Two commits to etcd that leave object ``name`` as it was, at a later revision: an
+    instance that did not see the one between must still take the later revision, or every
+    change it commits conflicts from then on."""
+    async def twice() -> None:
+        async with EtcdClient(etcd.settings()) as client:
+            store = ConfigStore(client, prefix, "other")
+            before = await store.load()
+            section = before.sections[name]
+            changed = IniSection(name, section.line, (
+                *section.entries, IniEntry("version_string", "10.11.5-between", 0)))
+            between = await store.commit(before, {name: changed})
+            await store.commit(between, {name: section})
+    run(twice())
 
 
 def test_two_stores_bootstrapping_at_once_end_with_one_configuration(

@@ -234,7 +234,7 @@ def test_a_main_file_server_destroyed_stays_destroyed(
     assert reads(sandbox, again) == {1}
 
 
-def test_listeners_and_router_changes_are_refused(
+def test_router_changes_are_refused(
         setup: tuple[str, ProxyHandle, AdminApi, Path]) -> None:
     _, _, api, persistdir = setup
     reply = api.request("PATCH", f"/v1/services/{SERVICE}", body={"data": {
@@ -242,8 +242,6 @@ def test_listeners_and_router_changes_are_refused(
     assert reply.status == 403
     assert details(reply) == [f"[{SERVICE}] router cannot be changed at runtime (it is "
                               "readwritesplit); destroy the service and create it again"]
-    reply = api.request("POST", "/v1/listeners", body={"data": {"id": "L2"}})
-    assert reply.status == 403 and "listeners cannot be created" in details(reply)[0]
     reply = api.request("PATCH", "/v1/servers/nope", body={"data": {
         "attributes": {"parameters": {"port": 1}}}})
     assert reply.status == 404

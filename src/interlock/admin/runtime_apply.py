@@ -10,7 +10,9 @@
 3. the loader validates the whole result (``loader.validate``): a bad value gets exactly the
    error the same line in a file gets (400, one ``errors`` entry per problem) and nothing
    changes;
-4. ``runtime.refusals``: what the running proxy cannot take (403);
+4. ``runtime.refusals``: what the running proxy cannot take (403); then the listeners the
+   change opens or moves get their sockets bound (``Proxy.prepare_listeners``): a port taken
+   on this host refuses the change (409) before anything changed;
 5. ``Proxy.reconfigure`` applies the difference; then each changed object's section is written
    to ``persistdir/NAME.cnf`` (atomically: a temporary file renamed over it; mode 0600 when it
    holds a password), a destroyed one's file is removed, or, for an object of the main file,
@@ -46,7 +48,7 @@ from interlock.config.runtime import (
     persisted_files,
     refusals,
 )
-from interlock.errors import AdminError, ConfigError
+from interlock.errors import AdminError, ConfigError, InterlockError
 from interlock.log import get_logger
 
 if TYPE_CHECKING:
@@ -105,10 +107,18 @@ class Configurator:
             problems = refusals(old, new)
             if problems:
                 raise ChangeRefused(403, problems)
-            shared = getattr(self.proxy, "shared_config", None)
-            committed = await shared.commit(change) if shared is not None else None
             try:
-                await self.proxy.reconfigure(new)
+                listeners = self.proxy.prepare_listeners(new)
+            except InterlockError as exc:  # a port taken here, a certificate that won't load
+                raise ChangeRefused(409, (str(exc),)) from exc
+            shared = getattr(self.proxy, "shared_config", None)
+            try:
+                committed = await shared.commit(change) if shared is not None else None
+            except BaseException:
+                listeners.release()
+                raise
+            try:
+                await self.proxy.reconfigure(new, listeners)
             except TimeoutError as exc:
                 if committed is not None:  # in etcd already: the watch applies it later
                     log.warning("Runtime change '%s' committed (revision %d); a monitor is "

@@ -134,6 +134,8 @@ class MonitorLeadership:
         self._pending: Published | None = None
         self._wake_writer = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        #: campaign only while this is set (ClusterMembership.may_lead)
+        self.may_lead: asyncio.Event | None = None
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -183,6 +185,8 @@ class MonitorLeadership:
 
     async def _campaign(self) -> None:
         while True:
+            if self.may_lead is not None:
+                await self.may_lead.wait()
             try:
                 await self.election.campaign()
                 self.leading_since = time.time()
@@ -335,6 +339,10 @@ class ClusterMembership:
         self.ttl = max(2, round(cfg.etcd_lease_ttl))
         self.client = EtcdClient(self.settings)
         self.monitors: dict[str, MonitorLeadership] = {}
+        #: cleared while this instance runs a configuration from its cache (not read from
+        #: etcd yet): its monitors do not campaign
+        self.may_lead = asyncio.Event()
+        self.may_lead.set()
         self.started = time.monotonic()
         self._ok: bool | None = None
         self._task: asyncio.Task[None] | None = None
@@ -344,6 +352,7 @@ class ClusterMembership:
         if leadership is None:
             leadership = MonitorLeadership(self.client, self.prefix, name, self.instance,
                                            self.admin_url, self.ttl)
+            leadership.may_lead = self.may_lead
             self.monitors[name] = leadership
         return leadership
 

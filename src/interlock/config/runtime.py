@@ -115,8 +115,7 @@ class Edit:
             listed = ", ".join(f"{k} '{n}'" for k, n in users)
             hint = ("unlink it first, or destroy it with force=yes, which unlinks it"
                     if kind == "server" else
-                    "Interlock cannot destroy listeners at runtime: remove them from the "
-                    "configuration file and restart")
+                    "destroy its listeners first")
             raise RuntimeChangeError(Refusal.IN_USE,
                                      f"{kind} '{name}' is used by {listed}; {hint}")
         for _, user in users:
@@ -306,13 +305,11 @@ def covering_monitor(config: Config, service: str) -> str | None:
 
 
 def refusals(old: Config, new: Config) -> tuple[str, ...]:
-    """What the running proxy cannot take from a valid ``new`` configuration: listener and
-    global changes, a router or monitor module change, a service whose roles would come from
-    another monitor (or from none)."""
+    """What the running proxy cannot take from a valid ``new`` configuration: global
+    changes, a router or monitor module change, a service whose roles would come from another
+    monitor (or from none).  (Listeners can change: whether their ports can be bound is the
+    proxy's to find out, ``server.listener_set``.)"""
     found: list[str] = []
-    if old.listeners != new.listeners:
-        found.append("listeners cannot be created, changed or destroyed at runtime; change "
-                     "them in the configuration file and restart")
     if old.global_ != new.global_:
         found.append("global parameters cannot be changed at runtime")
     for name in sorted(old.services.keys() & new.services.keys()):

@@ -33,14 +33,20 @@ from interlock import __version__
 from interlock.admin.http import AdminServer
 from interlock.admin.metrics import LoopLag
 from interlock.cluster.leadership import ClusterMembership
-from interlock.config.model import Config, MonitorConfig, ServerConfig, ServiceConfig
+from interlock.config.model import (
+    Config,
+    ListenerConfig,
+    MonitorConfig,
+    ServerConfig,
+    ServiceConfig,
+)
 from interlock.errors import InterlockError
 from interlock.log import get_logger, reopen
 from interlock.monitor.executor import WriteGate
 from interlock.monitor.loop import MonitorRuntime
 from interlock.server import backend, tls
 from interlock.server.client import ClientConnection, ListenerContext
-from interlock.server.listener import open_listener
+from interlock.server.listener_set import ListenerSet, Prepared
 from interlock.server.registry import SessionRegistry
 from interlock.server.service import ServiceRuntime
 from interlock.server.topology_source import TopologySource, static_topology
@@ -82,8 +88,7 @@ class Proxy:
         }
         for name, service in self.services.items():
             service.write_gate = self.write_gate(name)
-        self.listeners: list[asyncio.AbstractServer] = []
-        self.listener_contexts: list[ListenerContext] = []
+        self.listener_set = ListenerSet()
         self.admin: AdminServer | None = None
         self.shared_config: SharedConfig | None = None  # cluster=etcd (interlock.cluster)
         self.loop_lag = LoopLag()
@@ -126,28 +131,20 @@ class Proxy:
         if self.config.global_.admin_enabled:  # before the listeners: up once they answer
             self.admin = AdminServer(self)
             await self.admin.start()
-        for name, cfg in self.config.listeners.items():
-            service = self.services[cfg.service]
-            ctx = ListenerContext(
-                listener=cfg,
-                service=service,
-                registry=self.registry,
-                tls=tls.server_context(cfg.tls) if cfg.tls.enabled else None,
-            )
-            server = await open_listener(cfg, lambda ctx=ctx: ClientConnection(ctx))  # type: ignore[misc]
-            self.listeners.append(server)
-            self.listener_contexts.append(ctx)
-            log.notice(
-                "Listener '%s' for service '%s' listening on [%s]:%d%s",
-                name, cfg.service, cfg.address, cfg.port, " with TLS" if ctx.tls else "",
-            )
+        await self.listener_set.apply(self.listener_set.prepare(self.config.listeners),
+                                      self._listener_context)
         interval = self.config.global_.users_refresh_interval
         if interval > 0:
             self._tasks.append(asyncio.ensure_future(self._refresh_accounts(interval)))
         self._tasks.append(asyncio.ensure_future(self.loop_lag.run()))
         if self.membership is not None:
             self._register()
-        log.notice("Interlock started with %d listener(s)", len(self.listeners))
+        log.notice("Interlock started with %d listener(s)", len(self.listener_set))
+
+    def _listener_context(self, cfg: ListenerConfig, context: ssl.SSLContext | None
+                          ) -> ListenerContext:
+        return ListenerContext(listener=cfg, service=self.services[cfg.service],
+                               registry=self.registry, tls=context)
 
     def _register(self) -> None:
         """cluster=etcd: keep this instance's registry entry (``ctl cluster status``)."""
@@ -164,6 +161,8 @@ class Proxy:
         """cluster=etcd: every monitor campaigns for its leadership and follows the leader's
         published topology (before the first tick: nobody acts before it leads)."""
         self.membership = ClusterMembership(self.config.global_)
+        if self.shared_config is not None:  # started from its cache: no campaign until read
+            self.shared_config.hold_leadership(self.membership.may_lead)
         for name, monitor in self.monitors.items():
             self._lead(monitor, name)
         self.membership.start()
@@ -179,7 +178,8 @@ class Proxy:
         """Whether this instance is in touch with its cluster store (the health check)."""
         if self.membership is None:
             return True, "no cluster store configured"
-        return self.membership.cluster_ok()
+        cached = self.shared_config.cut_off_detail() if self.shared_config is not None else None
+        return (False, cached) if cached is not None else self.membership.cluster_ok()
 
     async def _refresh_accounts(self, interval: float) -> None:
         """users_refresh_interval: reload every service's accounts periodically."""
@@ -213,8 +213,7 @@ class Proxy:
         session, stop the monitors."""
         for task in self._tasks:
             task.cancel()
-        for server in self.listeners:
-            server.close()
+        self.listener_set.close()
         # the admin listener closes at once too; its cleanup waits for requests in progress
         # (an operation, say) while the sessions drain, not before
         stopping = [self._drain(self.config.global_.shutdown_timeout)]
@@ -227,7 +226,7 @@ class Proxy:
             await monitor.stop()
         if self.membership is not None:
             await self.membership.stop()
-        for server in self.listeners:
+        for server in self.listener_set.servers():
             try:
                 await asyncio.wait_for(server.wait_closed(), STOP_GRACE)
             except TimeoutError:
@@ -276,8 +275,8 @@ class Proxy:
         connections made from now on use them.  Every file is loaded before anything changes:
         one that does not load raises (:class:`tls.TlsSetupError`, or ``AdminError`` for the
         admin listener's) and nothing changes.  Returns what was reloaded, for the log."""
-        listeners = [(ctx, tls.server_context(ctx.listener.tls))
-                     for ctx in self.listener_contexts if ctx.tls is not None]
+        listeners = [(item.context, tls.server_context(item.config.tls))
+                     for item in self.listener_set if item.context.tls is not None]
         backends: dict[str, ssl.SSLContext | None] = {
             name: tls.client_context(server.tls) if server.tls.enabled else None
             for name, server in self.config.servers.items()}
@@ -292,22 +291,32 @@ class Proxy:
         log.notice("TLS certificates reloaded: %s", what)
         return what
 
-    async def reconfigure(self, new: Config) -> None:
+    async def reconfigure(self, new: Config, listeners: Prepared | None = None) -> None:
         """Apply a validated runtime change (``interlock.admin.runtime_apply``, which checked
-        ``config.runtime.refusals``: listeners, the global section, routers and which monitor a
-        service routes by do not change).  Servers, services and monitors are added, changed or
-        removed: new sessions, new connections and the next probes use the new values; running
-        sessions keep their settings and connections.  Raises TimeoutError, before changing
-        anything, when a monitor to change is running a cluster operation."""
+        ``config.runtime.refusals``: the global section, routers and which monitor a service
+        routes by do not change).  Servers, services, monitors and listeners are added, changed
+        or removed: new sessions, new connections and the next probes use the new values;
+        running sessions keep their settings and connections.
+
+        ``listeners``: the change's listeners, prepared by :meth:`prepare_listeners` (else
+        prepared here, first).  Raises, before changing anything, ListenerError or
+        TlsSetupError (a listener cannot open here), or TimeoutError when a monitor to change
+        is running a cluster operation (the prepared listeners are released then)."""
+        if listeners is None:
+            listeners = self.prepare_listeners(new)
         old = self.config
         changed = [name for name, mon in new.monitors.items() if name in self.monitors
                    and _changed(old, new, old.monitors.get(name), mon)]
-        async with contextlib.AsyncExitStack() as stack:
-            for name in changed:
-                await stack.enter_async_context(self.monitors[name].exclusive())
-            self.config = new
-            stale = [link for name in changed
-                     for link in self.monitors[name].reconfigure(new.monitors[name], new.servers)]
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for name in changed:
+                    await stack.enter_async_context(self.monitors[name].exclusive())
+                self.config = new
+                stale = [link for name in changed for link in
+                         self.monitors[name].reconfigure(new.monitors[name], new.servers)]
+        except TimeoutError:
+            listeners.release()
+            raise
         for link in stale:
             await link.close()
         for name in old.monitors.keys() - new.monitors.keys():
@@ -326,6 +335,13 @@ class Proxy:
             del self.services[name]  # its running sessions keep the object
         for name, svc in new.services.items():
             await self._reconfigure_service(name, svc, old)
+        await self.listener_set.apply(listeners, self._listener_context)
+
+    def prepare_listeners(self, new: Config) -> Prepared:
+        """Bind the sockets and load the TLS contexts the listeners of ``new`` need (see
+        :mod:`interlock.server.listener_set`); raises ListenerError or TlsSetupError with
+        nothing bound."""
+        return self.listener_set.prepare(new.listeners)
 
     async def _reconfigure_service(self, name: str, svc: ServiceConfig, old: Config) -> None:
         service = self.services.get(name)

@@ -60,9 +60,9 @@ def _bind(cfg: ListenerConfig) -> socket.socket:
     return sock
 
 
-async def open_listener(
-    cfg: ListenerConfig, factory: Callable[[], asyncio.Protocol]
-) -> asyncio.AbstractServer:
+def bind_listener(cfg: ListenerConfig) -> socket.socket:
+    """The listening socket of ``cfg`` (bound, listening, non-blocking); ListenerError when
+    the address cannot be bound."""
     try:
         sock = _bind(cfg)
     except OSError as exc:
@@ -72,5 +72,16 @@ async def open_listener(
         ) from exc
     sock.listen(BACKLOG)
     sock.setblocking(False)
+    return sock
+
+
+async def serve_socket(sock: socket.socket,
+                       factory: Callable[[], asyncio.Protocol]) -> asyncio.AbstractServer:
     loop = asyncio.get_running_loop()
     return await loop.create_server(factory, sock=sock, backlog=BACKLOG)
+
+
+async def open_listener(
+    cfg: ListenerConfig, factory: Callable[[], asyncio.Protocol]
+) -> asyncio.AbstractServer:
+    return await serve_socket(bind_listener(cfg), factory)

@@ -1,5 +1,6 @@
 """The pure parts of the shared configuration store: keys, sections as etcd values, snapshots,
-the merge with the instance's own global section and listeners, and "is this newer"."""
+the merge with the instance's own global section and listener overrides, and "is this
+newer"."""
 
 from __future__ import annotations
 
@@ -85,20 +86,23 @@ def test_a_value_that_is_not_the_keys_section_is_refused(value: bytes) -> None:
         decode_object(PREFIX, kv(object_key(PREFIX, "server1"), value, 7))
 
 
-def test_the_store_holds_servers_services_and_monitors_not_globals_or_listeners() -> None:
-    assert [s.name for s in shared_sections(file_layers())] == ["server1", "svc"]
+def test_the_store_holds_every_object_but_the_global_section() -> None:
+    assert [s.name for s in shared_sections(file_layers())] == ["server1", "svc", "lst"]
 
 
-def test_the_running_layers_are_the_files_globals_and_listeners_with_the_stores_objects(
-) -> None:
-    stored = sections(FILE.replace("port=3306", "port=3307"))[1:3]
+def test_the_running_layers_are_the_files_globals_with_the_stores_objects() -> None:
+    """The store's objects; its listener on the file's port (the per-instance override) and
+    the store's address (the file does not set one)."""
+    stored = sections(FILE.replace("port=3306", "port=3307").replace(
+        "port=4006", "port=4007\naddress=10.0.0.1"))[1:]
     layers = with_objects(file_layers(), stored)
     assert [(p.name, p.path) for p in layers.sections] == [
-        ("maxscale", "/etc/interlock.cnf"), ("lst", "/etc/interlock.cnf"),
-        ("server1", RUNTIME), ("svc", RUNTIME)]
+        ("maxscale", "/etc/interlock.cnf"), ("server1", RUNTIME), ("svc", RUNTIME),
+        ("lst", RUNTIME)]
     config = validate(layers)  # the loader takes them like a file
     assert config.servers["server1"].port == 3307
-    assert list(config.listeners) == ["lst"]
+    assert config.listeners["lst"].port == 4006
+    assert config.listeners["lst"].address == "10.0.0.1"
 
 
 def test_a_snapshot_reads_objects_revision_and_bootstrap_marker() -> None:

@@ -337,7 +337,7 @@ def test_nothing_changed_touches_nothing(here: Path) -> None:
      "server 'server2' is used by monitor 'Mon', service 'Svc'; unlink it first, or destroy it "
      "with force=yes"),
     (lambda e: e.destroy("service", "Svc", True), Refusal.IN_USE,
-     "service 'Svc' is used by listener 'Listener'; Interlock cannot destroy listeners"),
+     "service 'Svc' is used by listener 'Listener'; destroy its listeners first"),
 ])
 def test_refused_edits(here: Path, action: Callable[[Edit], None], reason: Refusal,
                        text: str) -> None:

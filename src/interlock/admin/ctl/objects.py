@@ -1,11 +1,12 @@
-"""``create``, ``alter``, ``destroy``, ``link`` and ``unlink`` of servers, services and
-monitors, as maxctrl sends them to MaxScale's REST API:
+"""``create``, ``alter``, ``destroy``, ``link`` and ``unlink`` of servers, services,
+monitors and listeners, as maxctrl sends them to MaxScale's REST API:
 
 - create: ``POST /v1/servers`` with ``{"data": {"id", "type", "attributes": {"parameters":
   {...}}, "relationships": {...}}}`` (services and monitors also carry ``router`` /
   ``module``);
 - alter: ``PATCH /v1/servers/NAME`` with ``attributes.parameters``;
-- destroy: ``DELETE /v1/servers/NAME`` (``?force=yes`` unlinks it first);
+- destroy: ``DELETE /v1/servers/NAME`` (``?force=yes`` unlinks it first); a listener:
+  ``DELETE /v1/services/SERVICE/listeners/NAME`` (maxctrl's ``destroy listener SERVICE NAME``);
 - link/unlink: read the relationship, then ``PATCH /v1/services/NAME/relationships/servers``
   with the whole new list.
 
@@ -23,7 +24,8 @@ from interlock.admin.ctl.actions import done
 from interlock.admin.ctl.base import Command, Handler, Result, arg, segment
 from interlock.admin.ctl.client import Client, CtlError, Exit
 
-KINDS = {"server": "servers", "service": "services", "monitor": "monitors"}
+KINDS = {"server": "servers", "service": "services", "monitor": "monitors",
+         "listener": "listeners"}
 
 
 def key_values(items: Sequence[str], pairs: bool = False) -> dict[str, str]:
@@ -99,6 +101,24 @@ def create_monitor(client: Client, args: argparse.Namespace) -> Result:
     return done(client.request("POST", "/v1/monitors", body=body))
 
 
+def create_listener(client: Client, args: argparse.Namespace) -> Result:
+    """maxctrl's ``create listener SERVICE NAME PORT [--interface] [--protocol]``."""
+    parameters: dict[str, Any] = {"port": args.port}
+    if args.interface:
+        parameters["address"] = args.interface
+    if args.protocol:
+        parameters["protocol"] = args.protocol
+    parameters.update(key_values(args.params))
+    body = resource("listeners", args.name, {"parameters": parameters},
+                    {"services": links("services", [args.service])})
+    return done(client.request("POST", "/v1/listeners", body=body))
+
+
+def destroy_listener(client: Client, args: argparse.Namespace) -> Result:
+    return done(client.request(
+        "DELETE", f"/v1/services/{segment(args.service)}/listeners/{segment(args.name)}"))
+
+
 # -- alter, destroy -------------------------------------------------------------------------
 
 
@@ -167,6 +187,15 @@ COMMANDS: tuple[Command, ...] = (
             (NAME, arg("module", metavar="MODULE", help="mariadbmon"), PARAMS, SERVERS,
              arg("--monitor-user", metavar="USER", help="the monitor's database user"),
              arg("--monitor-password", metavar="PASSWORD", help="its password"))),
+    Command("create", "listener", "create a listener: SERVICE NAME PORT [KEY=VALUE...]",
+            create_listener,
+            (arg("service", metavar="SERVICE", help="the service it serves"), NAME,
+             arg("port", metavar="PORT", help="the port to listen on"), PARAMS,
+             arg("--interface", metavar="ADDRESS", help="the address to listen on (:: when "
+                 "not given: every address)"),
+             arg("--protocol", metavar="PROTOCOL", help="MariaDBClient (the default)"))),
+    Command("destroy", "listener", "remove a listener: SERVICE NAME", destroy_listener,
+            (arg("service", metavar="SERVICE", help="the service it serves"), NAME)),
     *(Command("alter", noun, f"change parameters of a {noun}: NAME KEY=VALUE... (or KEY "
               "VALUE...)", alterer(noun),
               (NAME, arg("params", nargs="+", metavar="KEY=VALUE")))
@@ -174,7 +203,7 @@ COMMANDS: tuple[Command, ...] = (
     *(Command("destroy", noun, f"remove a {noun}", destroyer(noun),
               (NAME, arg("--force", action="store_true",
                          help="unlink it from everything first")))
-      for noun in KINDS),
+      for noun in KINDS if noun != "listener"),
     *(Command(verb, noun, f"{verb} servers {'to' if add else 'from'} a {noun}",
               relinker(noun, add),
               (NAME, arg("targets", nargs="+", metavar="SERVER")))

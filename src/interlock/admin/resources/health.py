@@ -65,7 +65,7 @@ CheckFn = Callable[[AdminContext], Iterable[Check]]
 
 def listeners(ctx: AdminContext) -> Iterable[Check]:
     proxy = ctx.proxy
-    opened = {ctx.listener.name for ctx in proxy.listener_contexts}
+    opened = {item.config.name for item in proxy.listener_set}
     for name, cfg in proxy.config.listeners.items():
         where = f"[{cfg.address}]:{cfg.port}"
         if name not in opened:

@@ -17,11 +17,9 @@ KIND = "listeners"
 
 def listener_state(ctx: AdminContext, name: str) -> str:
     """``Running`` while its socket accepts connections."""
-    proxy = ctx.proxy
-    for context, server in zip(proxy.listener_contexts, proxy.listeners, strict=False):
-        if context.listener.name == name:
-            return "Running" if server.is_serving() else "Stopped"
-    return "Stopped"
+    item = ctx.proxy.listener_set.get(name)
+    serving = item is not None and item.server is not None and item.server.is_serving()
+    return "Running" if serving else "Stopped"
 
 
 def listener_resource(ctx: AdminContext, name: str) -> JsonObject:

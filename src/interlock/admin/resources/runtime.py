@@ -1,6 +1,6 @@
-"""Runtime changes of servers, services and monitors, in MaxScale's REST shapes (``maxctrl
-create|alter|destroy|link|unlink``).  Every write applies without a restart and is saved in
-``persistdir`` (``interlock.admin.runtime_apply``); success is 204 No Content, as MaxScale.
+"""Runtime changes of servers, services, monitors and listeners, in MaxScale's REST shapes
+(``maxctrl create|alter|destroy|link|unlink``).  Every write applies without a restart and is
+saved in ``persistdir`` (``interlock.admin.runtime_apply``); success is 204 No Content, as MaxScale.
 
 - ``POST /v1/servers`` ``{"data": {"id": NAME, "type": "servers", "attributes": {"parameters":
   {...}}, "relationships": {"services": {"data": [{"id": S, "type": "services"}]},
@@ -12,7 +12,11 @@ create|alter|destroy|link|unlink``).  Every write applies without a restart and 
   and ``POST /v1/monitors`` (``attributes.module``); ``DELETE`` of both.
 - ``PATCH /v1/services/NAME/relationships/servers``, ``.../monitors/NAME/relationships/servers``,
   ``.../servers/NAME/relationships/services|monitors``: ``{"data": [{"id", "type"}, ...]}``.
-- Listeners cannot be created, changed or destroyed at runtime: 403 with the reason.
+- ``POST /v1/listeners`` (``relationships.services``: its one service) or ``POST
+  /v1/services/NAME/listeners``; ``PATCH /v1/listeners/NAME``; ``DELETE /v1/listeners/NAME``
+  or ``DELETE /v1/services/NAME/listeners/NAME``.  A listener opens, moves or closes at once
+  (``interlock.server.listener_set``); a port this host cannot bind refuses the change (409)
+  with nothing changed.
 
 Parameter values are the text a configuration file would hold (JSON numbers and booleans are
 written as ``5`` / ``true``; lists joined with commas), and they are checked by the same loader:
@@ -40,7 +44,7 @@ KINDS = {"servers": "server", "services": "service", "monitors": "monitor",
 MODULE_ATTRIBUTE = {"services": "router", "monitors": "module"}
 #: the relationships a resource may be given, and the type of their members
 RELATIONSHIPS = {"servers": ("services", "monitors"), "services": ("servers",),
-                 "monitors": ("servers",)}
+                 "monitors": ("servers",), "listeners": ("services",)}
 
 
 async def _run(ctx: AdminContext, what: str, *ops: Op) -> web.Response | None:
@@ -164,6 +168,8 @@ def _create(collection: str) -> Any:
         links = _relationships(data, collection)
         if kind != "server" and "servers" in links:
             params["servers"] = ",".join(links.pop("servers")) or None
+        if kind == "listener":
+            params.update(_listener_service(links, request.match_info.get("service")))
 
         def make(edit: Edit) -> None:
             edit.create(kind, name, params)
@@ -183,6 +189,8 @@ def _alter(collection: str) -> Any:
         _name(data, name)
         params = _parameters(data, collection)
         links = _relationships(data, collection)
+        if kind == "listener":
+            params.update(_listener_service(links, None))
         ops: list[Op] = []
         if params:
             ops.append(lambda e: e.alter(kind, name, params))
@@ -201,6 +209,12 @@ def _destroy(collection: str) -> Any:
     async def destroy(ctx: AdminContext, request: web.Request) -> web.Response | None:
         name = request.match_info["name"]
         force = query_flag(request, "force")
+        service = request.match_info.get("service")
+        if service is not None:  # DELETE /v1/services/S/listeners/NAME: a listener of S
+            listener = ctx.proxy.config.listeners.get(name)
+            if listener is not None and listener.service != service:
+                raise AdminError(404, f"listener '{name}' belongs to service "
+                                      f"'{listener.service}', not '{service}'")
         return await _run(ctx, f"destroyed {kind} '{name}'" + (" (force)" if force else ""),
                           lambda e: e.destroy(kind, name, force))
 
@@ -220,9 +234,22 @@ def _relationship(collection: str, related: str) -> Any:
     return relate
 
 
-async def listeners_refused(ctx: AdminContext, request: web.Request) -> None:
-    raise AdminError(403, "listeners cannot be created, changed or destroyed at runtime in "
-                          "Interlock: change them in the configuration file and restart")
+def _listener_service(links: dict[str, list[str]], url_service: str | None
+                      ) -> dict[str, str | None]:
+    """A listener's ``relationships.services`` (or the service of the URL) as its
+    ``service`` parameter: exactly one service."""
+    named = links.pop("services", None)
+    if url_service is not None:
+        if named is not None and named != [url_service]:
+            raise AdminError(400, f"relationships.services must be [{url_service!r}], the "
+                                  "service of the URL")
+        named = [url_service]
+    if named is None:
+        return {}
+    if len(named) != 1:
+        raise AdminError(400, "relationships.services: a listener belongs to exactly one "
+                              "service")
+    return {"service": named[0]}
 
 
 _PARAMS = {"type": "object", "additionalProperties": {
@@ -249,7 +276,7 @@ def _body(collection: str, create: bool) -> dict[str, Any]:
 
 def _routes() -> tuple[Route, ...]:
     found: list[Route] = []
-    for collection in ("servers", "services", "monitors"):
+    for collection in ("servers", "services", "monitors", "listeners"):
         kind = KINDS[collection]
         found += [
             Route("POST", f"/v1/{collection}", _create(collection),
@@ -262,17 +289,15 @@ def _routes() -> tuple[Route, ...]:
                                          if kind == "server" else ""),
                   query=("force",) if kind == "server" else ()),
         ]
-        for related in RELATIONSHIPS[collection]:
+        for related in RELATIONSHIPS[collection] if collection != "listeners" else ():
             found.append(Route("PATCH", f"/v1/{collection}/{{name}}/relationships/{related}",
                                _relationship(collection, related),
                                f"set the {related} of a {kind} (link / unlink)", body=_MEMBERS))
     found += [
-        Route("POST", "/v1/listeners", listeners_refused,
-              "refused: listeners cannot be created at runtime"),
-        Route("PATCH", "/v1/listeners/{name}", listeners_refused,
-              "refused: listeners cannot be changed at runtime"),
-        Route("DELETE", "/v1/listeners/{name}", listeners_refused,
-              "refused: listeners cannot be destroyed at runtime"),
+        Route("POST", "/v1/services/{service}/listeners", _create("listeners"),
+              "create a listener of this service", body=_body("listeners", True)),
+        Route("DELETE", "/v1/services/{service}/listeners/{name}", _destroy("listeners"),
+              "destroy a listener of this service"),
     ]
     return tuple(found)
 
