@@ -12,14 +12,13 @@ the session sandbox and a real 3-member etcd cluster.
 # ruff: noqa: F811  (the etcd_cluster fixture is imported, then named by the tests)
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from tests.conftest import ProxyFactory
-from tests.integration.admin_support import AdminApi, Reply
+from tests.integration.admin_support import AdminApi
 from tests.integration.etcd_support import (
     EtcdCluster,
     etcd_cluster,  # noqa: F401  (the fixture)
@@ -27,7 +26,7 @@ from tests.integration.etcd_support import (
 )
 from tests.integration.rws_helpers import server_of
 from tests.integration.test_cluster_config import cluster_config, stored
-from tests.integration.test_runtime_listeners import connect, new_listener
+from tests.integration.test_runtime_listeners import accepts, connect, details, new_listener
 
 from interlock.sandbox import Sandbox
 from interlock.sandbox.interlock_cnf import LISTENER, SERVICE
@@ -40,24 +39,12 @@ HOST = "127.0.0.1"
 WAIT = 10.0
 
 
-def accepts(port: int) -> bool:
-    try:
-        socket.create_connection((HOST, port), timeout=2).close()
-    except OSError:
-        return False
-    return True
-
-
 def eventually(check: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + WAIT
     while not check():
         if time.monotonic() > deadline:
             pytest.fail(f"not within {WAIT:g}s: {what}")
         time.sleep(0.05)
-
-
-def details(reply: Reply) -> list[str]:
-    return [e["detail"] for e in reply.body["errors"]]
 
 
 def port_of(api: AdminApi, name: str) -> int | None:

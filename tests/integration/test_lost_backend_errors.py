@@ -121,16 +121,10 @@ def test_backend_killed_while_idle(sandbox: Sandbox, primary_proxy: ProxyHandle,
     assert (code, message) == (CODE, _lost(sandbox))
 
 
-@pytest.mark.parametrize("client", sorted(CLIENTS))
-def test_backend_killed_during_a_query(sandbox: Sandbox, primary_proxy: ProxyHandle,
-                                       client: str) -> None:
-    conn = CLIENTS[client](_params(sandbox, primary_proxy))
-    marker = f"lost_mid_{client}"
-    outcome: dict[str, tuple[int, str]] = {}
-
-    def run() -> None:
-        outcome["error"] = _error_of(lambda: _query(conn, f"SELECT SLEEP(30) AS {marker}"))
-
+def _kill_while_running(sandbox: Sandbox, conn: Any, marker: str,
+                        run: Callable[[], None]) -> None:
+    """Start ``run`` (a statement tagged ``marker``) in a thread, kill the session's backend
+    thread on the server once the statement runs there, wait for ``run`` to end, close."""
     try:
         thread = _query(conn, "SELECT CONNECTION_ID()")[0][0]
         runner = threading.Thread(target=run)
@@ -141,6 +135,19 @@ def test_backend_killed_during_a_query(sandbox: Sandbox, primary_proxy: ProxyHan
         assert not runner.is_alive()
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+def test_backend_killed_during_a_query(sandbox: Sandbox, primary_proxy: ProxyHandle,
+                                       client: str) -> None:
+    conn = CLIENTS[client](_params(sandbox, primary_proxy))
+    marker = f"lost_mid_{client}"
+    outcome: dict[str, tuple[int, str]] = {}
+
+    def run() -> None:
+        outcome["error"] = _error_of(lambda: _query(conn, f"SELECT SLEEP(30) AS {marker}"))
+
+    _kill_while_running(sandbox, conn, marker, run)
     assert outcome["error"] == (CODE, _lost(sandbox))
 
 
@@ -162,16 +169,7 @@ def test_prepared_execute_with_libmariadb(sandbox: Sandbox, primary_proxy: Proxy
         except mariadb.Error as exc:
             outcome["error"] = exc
 
-    try:
-        thread = _query(conn, "SELECT CONNECTION_ID()")[0][0]
-        runner = threading.Thread(target=run)
-        runner.start()
-        _wait_running(sandbox, thread, marker)
-        _kill_backend_thread(sandbox, thread)
-        runner.join(20)
-        assert not runner.is_alive()
-    finally:
-        conn.close()
+    _kill_while_running(sandbox, conn, marker, run)
     error = outcome["error"]
     assert (error.errno, error.sqlstate, error.msg) == (CODE, SQLSTATE, _lost(sandbox))
 

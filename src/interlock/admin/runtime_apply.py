@@ -30,12 +30,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import tempfile
 import weakref
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from interlock.atomic_file import sync_directory, write_atomic
 from interlock.config.diagnostics import ConfigFileError
 from interlock.config.layers import Layers
 from interlock.config.loader import load_layers, validate
@@ -65,7 +65,6 @@ STATUS = {
     Refusal.NOT_AT_RUNTIME: 403,
     Refusal.BAD_REQUEST: 400,
 }
-DIR_MODE = 0o700
 FILE_MODE = 0o644
 PRIVATE_MODE = 0o600
 
@@ -201,33 +200,4 @@ def save(files: Iterable[FileChange]) -> None:
             write_atomic(change.path, change.text, PRIVATE_MODE if change.private else FILE_MODE)
     directories = {os.path.dirname(change.path) for change in files}
     for directory in directories:
-        _sync_directory(directory)
-
-
-def write_atomic(path: str, text: str, mode: int) -> None:
-    """``text`` in ``path`` all at once: a temporary file (hidden: ``.NAME.*``, never read as
-    a persisted config) is synced and renamed over it."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-
-
-def _sync_directory(directory: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync_directory(directory)

@@ -28,15 +28,13 @@ same directory, mode 0600, synced, renamed over the cache, then the directory sy
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from interlock.atomic_file import sync_directory, write_atomic
 from interlock.cluster.config_store import Snapshot
 from interlock.config.diagnostics import Diagnostics
 from interlock.config.ini import IniSection, parse_ini
@@ -48,7 +46,6 @@ CACHE_FILE = "cluster-config.cache"
 FORMAT = "interlock-cluster-config-cache"
 VERSION = 1
 FILE_MODE = 0o600
-DIR_MODE = 0o700
 
 
 class CacheError(ClusterError):
@@ -189,24 +186,5 @@ def read_cache(path: Path) -> CachedConfig | None:
 
 def write_cache(path: Path, cached: CachedConfig) -> None:
     """Write ``cached`` to ``path`` atomically (mode 0600); raises OSError."""
-    text = encode_cache(cached)
-    directory = path.parent
-    directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    write_atomic(str(path), encode_cache(cached), FILE_MODE)
+    sync_directory(str(path.parent))
