@@ -1,11 +1,16 @@
-"""Monitor leadership through etcd (issue 9, ``cluster=etcd``): three Interlock instances in
-front of one private sandbox cluster, sharing a real 3-member etcd cluster.
+"""Monitor leadership through etcd (issue 9, ``cluster=etcd``): Interlock instances in front
+of a private sandbox cluster, sharing a real 3-member etcd cluster.
 
 Each instance is a :class:`~interlock.server.app.Proxy` on its own event loop in a thread of
 the test process (its own etcd client, listener and admin API), so the test can read its
 monitor's state directly.  "Killing" an instance stops its event loop dead: nothing runs any
 more (no keepalive, no resignation), as when the process is killed, and etcd expires its lease
-after the TTL.
+after the TTL.  ``Instance`` and ``started_instances`` are also used by
+test_cluster_switchover_kill.py and test_cluster_operation_view.py.
+
+Three instances with the primary killed (exactly one failover, all route to the new primary,
+the leader killed next, failover_block kept by its successor) run as three real ``interlock
+start`` processes in test_cluster_failover_processes.py.
 """
 
 from __future__ import annotations
@@ -130,10 +135,6 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = WAIT,
         time.sleep(0.05)
 
 
-def routes_to(instance: Instance, server: str) -> Callable[[], bool]:
-    return lambda: instance.primary() == server
-
-
 def server_ids(sb: Sandbox) -> dict[str, str]:
     return {s.name: sb.sql(s.name, "SELECT @@server_id AS i")[0]["i"] for s in sb.servers}
 
@@ -146,16 +147,6 @@ def published(cluster: EtcdCluster, prefix: str) -> dict[str, Any]:
 def election_holder(cluster: EtcdCluster, prefix: str) -> str:
     out = cluster.etcdctl("get", f"{prefix}monitors/{MONITOR}/leader", "--print-value-only")
     return json.loads(out.strip())["instance"] if out.strip() else ""
-
-
-@pytest.fixture
-def three(fresh_sandbox: Callable[..., Sandbox], etcd_cluster: EtcdCluster,  # noqa: F811
-          tmp_path: Path) -> Iterator[tuple[Sandbox, list[Instance], str]]:
-    sb = fresh_sandbox(replicas=2)
-    sb.sql("server1", "CREATE TABLE app.lead_probe (id INT AUTO_INCREMENT PRIMARY KEY, who INT)")
-    prefix = f"/test/leadership/{time.time_ns()}/"
-    with started_instances(sb, etcd_cluster, tmp_path, prefix) as instances:
-        yield sb, instances, prefix
 
 
 @contextlib.contextmanager
@@ -171,89 +162,6 @@ def started_instances(sb: Sandbox, etcd: EtcdCluster, directory: Path, prefix: s
     finally:
         for instance in instances:
             instance.close()
-
-
-def test_one_leader_one_failover_and_takeover(
-        three: tuple[Sandbox, list[Instance], str], etcd_cluster: EtcdCluster) -> None:  # noqa: F811
-    sb, instances, prefix = three
-    ids = server_ids(sb)
-
-    def leaders() -> list[str]:
-        return [i.name for i in instances if not i.killed and i.is_leader()]
-
-    wait_for("one leader", lambda: len(leaders()) == 1, detail=leaders)
-    (leader_name,) = leaders()
-    assert election_holder(etcd_cluster, prefix) == leader_name
-    # the REST API says the same on every instance
-    for instance in instances:
-        status, doc = instance.admin(f"/v1/monitors/{MONITOR}")
-        assert status == 200
-        cluster = doc["data"]["attributes"]["cluster"]
-        assert cluster["is_leader"] is (instance.name == leader_name)
-        assert cluster["leader"]["instance"] == leader_name
-        health, _ = instance.admin("/v1/health")
-        assert health == 200
-    # a manual operation on a follower is refused, naming the leader
-    follower = next(i for i in instances if i.name != leader_name)
-    refusal = follower.call(follower.monitor.switchover(to="server2"))
-    assert isinstance(refusal, Refusal)
-    assert leader_name in refusal.describe() and "does not lead" in refusal.describe()
-    for instance in instances:
-        wait_for(f"{instance.name} routes to server1", routes_to(instance, "server1"))
-        assert instance.write_server() == ids["server1"]
-
-    # the primary dies: exactly one failover, by the leader; all three follow it
-    sb.kill("server1")
-    wait_for("a failover", lambda: sum(i.failovers() for i in instances) >= 1,
-             detail=lambda: [i.primary() for i in instances])
-    wait_for("all route to the same new primary",
-             lambda: len({i.primary() for i in instances}) == 1
-             and instances[0].primary() not in (None, "server1"),
-             detail=lambda: [i.primary() for i in instances])
-    new_primary = instances[0].primary()
-    assert new_primary is not None
-    time.sleep(3.0)  # several more ticks: nobody fails over a second time
-    counts = {i.name: i.failovers() for i in instances}
-    assert sum(counts.values()) == 1, counts
-    assert counts[leader_name] == 1, counts
-    acted = [str(e) for i in instances for e in i.run(lambda i=i: list(i.monitor.events))
-             if "failover of" in str(e) and "step(s)" in str(e)]
-    assert len(acted) == 1 and f"by instance '{leader_name}'" in acted[0], acted
-    for instance in instances:
-        assert instance.primary() == new_primary
-        assert instance.write_server() == ids[new_primary]
-    promoted = [s.name for s in sb.servers if s.name != "server1"
-                and sb.sql(s.name, "SELECT @@read_only AS r")[0]["r"] == "0"]
-    assert promoted == [new_primary]
-
-    # the leader instance dies: another takes over once its lease expires
-    leader = next(i for i in instances if i.name == leader_name)
-    leader.kill()
-    wait_for("a new leader", lambda: len(leaders()) == 1, timeout=TTL + 10, detail=leaders)
-    (successor,) = leaders()
-    assert successor != leader_name
-    wait_for("the election key names the successor",
-             lambda: election_holder(etcd_cluster, prefix) == successor, timeout=10)
-    # the successor publishes its own decision: the same primary
-    wait_for("the successor's topology decision",
-             lambda: published(etcd_cluster, prefix).get("instance") == successor, timeout=10)
-    assert published(etcd_cluster, prefix)["primary"] == new_primary
-    for instance in instances:
-        if not instance.killed:
-            assert instance.write_server() == ids[new_primary]
-
-    # the successor learned the failover from the published decision: failover_block holds
-    # for it too, so the new primary dying now is not failed over a second time
-    successor_instance = next(i for i in instances if i.name == successor)
-    sb.kill(new_primary)
-
-    def blocked() -> bool:
-        events = successor_instance.run(lambda: [str(e) for e in successor_instance.monitor.events])
-        return any("a failover already happened" in e for e in events)
-
-    wait_for("the successor refuses a second failover", blocked)
-    counts = {i.name: i.failovers() for i in instances if not i.killed}
-    assert sum(counts.values()) == 0, counts
 
 
 def test_cut_off_instance_keeps_serving_and_does_not_lead(
