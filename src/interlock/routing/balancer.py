@@ -64,7 +64,7 @@ def _least_operations(candidates: Sequence[ServerInfo], rng: random.Random) -> S
             best, tied = score, [server]
         elif score == best:
             tied.append(server)
-    return _pick(tied, rng)
+    return tied[0] if len(tied) == 1 else tied[int(rng.random() * len(tied))]  # (_pick)
 
 
 def _least_behind(candidates: Sequence[ServerInfo], rng: random.Random) -> ServerInfo:
@@ -92,6 +92,9 @@ _CHOOSERS: dict[SelectionCriteria, Callable[[Sequence[ServerInfo], random.Random
     SelectionCriteria.LEAST_GLOBAL_CONNECTIONS: _least_connections,
     SelectionCriteria.LEAST_ROUTER_CONNECTIONS: _least_connections,
 }
+
+
+_DEFAULT_CRITERIA = SelectionCriteria.LEAST_CURRENT_OPERATIONS
 
 
 def within_lag(server: ServerInfo, max_lag: float) -> bool:
@@ -137,6 +140,8 @@ def choose(servers: Sequence[ServerInfo], criteria: SelectionCriteria,
         return None
     if len(servers) == 1:
         return servers[0]
+    if criteria is _DEFAULT_CRITERIA:  # (an Enum's hash is a Python-level call: skip it)
+        return _least_operations(servers, rng or _DEFAULT_RNG)
     return _CHOOSERS[criteria](servers, rng or _DEFAULT_RNG)
 
 

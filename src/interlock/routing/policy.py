@@ -346,6 +346,20 @@ def execute_is_plain_read(stmt_id: int, state: SessionState) -> bool:
         and not int(c.features) & _NOT_PLAIN_FEATURES
 
 
+def execute_is_pinned(state: SessionState) -> bool:
+    """Is ``decide_command(STMT_EXECUTE, state, topology, settings, stmt_id=...)`` a pure
+    function of the statement, ``state``, ``topology`` and ``settings`` (no replica choice, so
+    no dependence on the live load or the random tie-break)?
+
+    True inside a transaction (everything goes to its server) and under a session lock
+    (everything goes to the primary): ``_execute`` -> ``_route(hints=False)`` decides before
+    any read routing.  The I/O layer may keep such a decision per statement while the state
+    and topology snapshots are the same objects.  (A unit test checks it against loads and
+    seeds.)
+    """
+    return bool(state.status & IN_TRANS) or state.locks is not _NO_LOCKS
+
+
 def causal_timeout_fallback(decision: RouteDecision, topology: Topology) -> RouteDecision:
     """The wait before ``decision``'s read timed out: the read is retried on the primary."""
     primary = topology.primary

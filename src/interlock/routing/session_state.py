@@ -395,4 +395,20 @@ def after_execute(state: SessionState, stmt_id: int, decision: RouteDecision,
     cursor = facts.server if facts.status is not None and facts.status & CURSOR_EXISTS else None
     if cursor != known.cursor_server or known.pinned_server is not None:
         state = _put_statement(state, stmt_id, PreparedStatement(known.classification, cursor))
-    return _after_statement(state, known.classification, decision, facts, settings, hints=False)
+    c = known.classification
+    if no_statement_effects(c):  # (a prepared plain read: only status and targets change)
+        return _finish(state, decision, facts, int(state.locks), state.ext)
+    return _after_statement(state, c, decision, facts, settings, hints=False)
+
+
+# what makes _after_statement(hints=False) more than _finish: locks (strict_multi_stmt,
+# strict_sp_calls), statement effects, user variables set on the primary only
+_STATEMENT_EFFECT_KINDS = int(_EFFECT_KINDS | KindBits.CALL)
+_STATEMENT_EFFECT_FEATURES = int(FeatureBits.MULTI_STATEMENT | FeatureBits.ASSIGNS_USER_VARS)
+
+
+def no_statement_effects(c: Classification) -> bool:
+    """Does the state after a statement classified as ``c`` (no hint of its own) depend only
+    on the response (status flags, server, tracked GTID/schema), whatever the settings?"""
+    return not (int(c.kind) & _STATEMENT_EFFECT_KINDS
+                or int(c.features) & _STATEMENT_EFFECT_FEATURES)

@@ -156,4 +156,8 @@ class StatementIds:
             elif stmt.types is not None and server not in stmt.typed_on:
                 payload = with_types(payload, stmt.num_params, stmt.types)
                 stmt.typed_on.add(server)
-        return with_id(payload, backend_id)
+        if len(payload) < 5:
+            return with_id(payload, backend_id)
+        if int.from_bytes(payload[_ID], "little") == backend_id:  # (with_id, inlined)
+            return payload
+        return payload[:1] + backend_id.to_bytes(4, "little") + payload[5:]

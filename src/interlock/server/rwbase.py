@@ -49,8 +49,9 @@ log = get_logger(__name__)
 
 class RWSessionBase(Session):
     __slots__ = ("_busy", "_by_conn", "_current", "_input", "_last_cmd", "_links", "_opener",
-                 "_parked", "_primary", "causal", "exec_memo", "history", "keepalive", "keeper",
-                 "prepared_texts", "service", "settings", "state", "stmts")
+                 "_parked", "_primary", "causal", "exec_memo", "exec_pinned", "history",
+                 "keepalive", "keeper", "prepared_texts", "service", "settings", "state",
+                 "stmts")
 
     _opener: LinkOpener  # set by the concrete session (they take it as their owner)
     causal: CausalReadsIO
@@ -80,8 +81,10 @@ class RWSessionBase(Session):
         self.prepared_texts: dict[int, bytes] = {}
         self._last_cmd: tuple[Packet, bytes | None] | None = None  # the command being handled
         self.state: SessionState = initial_state(login_status(conn), login.database)
-        # rwstmt: (statement id, state.ext, state.status, state.locks, is a plain read)
-        self.exec_memo: tuple[int, SessionExtras, int, LockReason, bool] | None = None
+        # rwstmt: (state.ext, state.status, state.locks, {statement id: is a plain read})
+        self.exec_memo: tuple[SessionExtras, int, LockReason, dict[int, bool]] | None = None
+        # rwstmt: (state, topology, {statement id: its decision}) in a transaction or a lock
+        self.exec_pinned: tuple[SessionState, Topology, dict[int, RouteDecision]] | None = None
 
     def _pump(self) -> None:
         """Handle buffered client commands (the concrete session's dispatch loop)."""

@@ -56,6 +56,9 @@ _SESSION_TRACK = int(Capability.SESSION_TRACK)
 _READ = KindBits.READ
 
 
+_NONE = CausalReads.NONE
+
+
 class CausalReadsIO:
     __slots__ = ("_reply", "_session", "hold_writes", "mode", "need_gtid", "tracking")
 
@@ -93,8 +96,9 @@ class CausalReadsIO:
 
     def after_response(self, link: Link, flight: Inflight, facts: ResponseFacts) -> None:
         """A relayed response is complete (the routing state already advanced)."""
-        if self.mode is CausalReads.NONE or not link.is_primary or not facts.ok:
-            self._release()
+        if self.mode is _NONE or not link.is_primary or not facts.ok:
+            if self._reply is not None:
+                self._release()
             return
         if facts.last_gtid:
             self._publish(facts.last_gtid)

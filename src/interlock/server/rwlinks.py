@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from interlock.config.model import ServerConfig
 from interlock.routing.decision import RouteDecision
 from interlock.routing.session_state import ResponseFacts
+from interlock.routing.topology import ServerLoad
 from interlock.server.backend import BackendConnection
 from interlock.server.sescmd import SessionCommand
 from interlock.sql.kinds import Classification
@@ -74,6 +75,7 @@ class Inflight:
     gtid_hold: bool = False  # a write's answer, held until its GTID is known (causal_reads)
     relayed: bool = False  # some of the response already reached the client
     server: str = ""  # where it was sent (its load counts it until answered or closed)
+    load: ServerLoad | None = None  # that server's live counters (set with ``server``)
 
 
 

@@ -48,9 +48,10 @@ class LinkOpener:
         session = self._session
         service = session.service
         current = service.topology.current
-        position = service.causal_position if session.settings.causal_reads.service_wide \
-            else None
-        if not self.excluded and position is None:
+        position = service.causal_position  # (only ever set under a service-wide mode)
+        if position is not None and not session.settings.causal_reads.service_wide:
+            position = None
+        if position is None and not self.excluded:
             return current
         cache = self._cache
         excluded = frozenset(self.excluded)

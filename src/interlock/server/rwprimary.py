@@ -104,11 +104,14 @@ _WARNED: set[str] = set()  # marker tables already warned about (not set up)
 
 
 class PrimaryKeeper:
-    __slots__ = ("_attempts", "_deadline", "_session", "_tasks", "commit_statements", "marked",
-                 "marker", "marking", "reason", "replay_pending", "trx", "verify")
+    __slots__ = ("_attempts", "_deadline", "_same", "_session", "_tasks", "commit_statements",
+                 "marked", "marker", "marking", "reason", "replay_pending", "trx", "verify")
 
     def __init__(self, session: RWSplitSession) -> None:
         self._session = session
+        # (topology snapshot, primary link) last seen with no other primary in the snapshot:
+        # check_moved has nothing to do while both are the same objects
+        self._same: tuple[object, Link] | None = None
         settings = session.settings
         self.trx: TrxLog | None = (TrxLog(settings.transaction_replay_max_size)
                                    if settings.transaction_replay else None)
@@ -141,10 +144,17 @@ class PrimaryKeeper:
         primary link, and nothing ties the session to the old one, switch (lazily)."""
         s = self._session
         link = s.primary
+        topology = s.service.topology.current
+        same = self._same
+        if same is not None and same[0] is topology and same[1] is link:
+            return  # (snapshots are immutable: its primary is still this link's server)
         if not self.enabled or link.connecting or not link.ready or not link.idle:
             return
-        current = s.service.topology.current.primary
-        if current is None or current.name == link.name or s.keepalive.unrestorable():
+        current = topology.primary
+        if current is None or current.name == link.name:
+            self._same = (topology, link)
+            return
+        if s.keepalive.unrestorable():
             return
         self.lost(f"the primary is now '{current.name}'")
 

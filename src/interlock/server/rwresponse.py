@@ -107,6 +107,13 @@ class RWResponses(RWSessionBase):
         if not events:
             return
         try:
+            if head is RELAYED and len(events) == 1 and type(events[0]) is ResponseDone:
+                # the common case: one whole relayed answer (what _link_events does for it)
+                pending.popleft()
+                self._relayed(link, events[0], None)
+                if link.waiters and link.idle:
+                    link.wake()
+                return
             self._link_events(link, events)
         except ClientError as exc:
             self.fail(exc, seq=1)
@@ -138,7 +145,9 @@ class RWResponses(RWSessionBase):
         self._current = None
         assert flight is not None
         now = time.monotonic()
-        load = self.service.topology.load(link.name)
+        load = flight.load
+        if load is None or flight.server != link.name:
+            load = self.service.topology.load(link.name)
         load.finished(now - flight.started)
         if not done.ok:
             load.errors += 1

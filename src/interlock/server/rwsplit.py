@@ -98,6 +98,8 @@ log = get_logger(__name__)
 _KILL_HINT = re.compile(rb"[kK][iI][lL][lL]")
 INPUT_HIGH = 1 << 20  # buffered client bytes at which reading pauses while busy
 _STATELESS = frozenset((int(Command.PING), int(Command.STATISTICS)))
+_BUSY = FlowReason.BUSY
+_QUERY = int(Command.QUERY)
 _QUIT = b"\x01"  # COM_QUIT: not a statement for the recorder (the session's close says it)
 
 
@@ -154,10 +156,11 @@ class RWSplitSession(RWResponses):
 
     def _pump(self) -> None:
         """Handle buffered client commands until one has to wait for a response."""
+        causal, buffer = self.causal, self._input
         while not self._busy and not self.closed:
-            if self.causal.before_next_command():
+            if causal.need_gtid and causal.before_next_command():
                 return  # a hidden @@last_gtid lookup runs first
-            packet = self._input.next_packet()
+            packet = buffer.next_packet()
             if packet is None:
                 break
             rec = self._rec
@@ -166,7 +169,9 @@ class RWSplitSession(RWResponses):
                 rec.statement(self.id, self.keepalive._client_at)
             self._command(packet, None)
         if not self._busy:
-            self.client.gate.resume(FlowReason.BUSY)
+            gate = self.client.gate
+            if gate.reasons:
+                gate.resume(_BUSY)
 
     def _command(self, packet: Packet, raw: bytes | None) -> None:
         payload = packet.payload
@@ -309,7 +314,7 @@ class RWSplitSession(RWResponses):
                c: Classification | None = None) -> None:
         """Relay a COM_QUERY or a statement command on ``link`` (idle)."""
         payload = packet.payload
-        query = payload[0] == Command.QUERY
+        query = payload[0] == _QUERY
         if query and c is None:
             c = classify(payload[1:], no_backslash_escapes=self.state.no_backslash_escapes)
         keeper = self.keeper
@@ -319,7 +324,7 @@ class RWSplitSession(RWResponses):
         if query:
             self.relay(link, Inflight(payload, decision, AFTER_QUERY, c), raw, packet.seq)
         else:
-            rwstmt.execute_on(self, link, packet, decision)
+            rwstmt.execute_on(self, link, packet, decision, raw)
 
     def _reroute(self, packet: Packet, raw: bytes | None, decision: RouteDecision) -> None:
         """The decided server cannot be used by this session: decide again (it is excluded)."""
@@ -332,39 +337,42 @@ class RWSplitSession(RWResponses):
         """Send the client's command on ``link`` (idle) and relay its response."""
         conn = link.conn
         assert conn is not None
-        decision = flight.decision
-        self.service.route_reasons[decision.reason] += 1
-        self.service.route_servers[link.name] += 1
-        flight.started = time.monotonic()
-        flight.server = link.name
-        load = self.service.topology.load(link.name)
+        service = self.service
+        name = link.name
+        reason = flight.decision.reason
+        service.route_reasons[reason] += 1
+        service.route_servers[name] += 1
+        flight.started = started = time.monotonic()
+        flight.server = name
+        flight.load = load = service.topology.load(name)
         load.started()
-        if decision.reason in READ_REASONS:
+        if reason in READ_REASONS:
             load.reads += 1
         else:
             load.writes += 1
         congestion = self.client.congestion
         if congestion.peer is not conn.gate:  # relinking the same peer is a no-op
             congestion.link(conn.gate)
-        if self.causal.hold_writes and link.is_primary and flight.held is None \
+        primary = link.is_primary
+        if primary and self.causal.hold_writes and flight.held is None \
                 and flight.entry is None and may_write(flight):
             flight.held, flight.gtid_hold = bytearray(), True
         self._current = flight
         payload = flight.payload
-        trx = self.keeper.trx
-        if trx is not None and link.is_primary and flight.entry is None \
-                and payload[0] in RECORDED:
-            trx.sent(payload, flight.proxy_id, self.state.in_trx, self.id,
-                     self.keeper.marker is None or self.may_change(flight))
-        link.used = flight.started
-        answered = conn.tracker.start(payload[0], payload[:16], last_seq)
-        if answered:
+        if primary:
+            keeper = self.keeper
+            trx = keeper.trx
+            if trx is not None and flight.entry is None and payload[0] in RECORDED:
+                trx.sent(payload, flight.proxy_id, self.state.in_trx, self.id,
+                         keeper.marker is None or self.may_change(flight))
+        link.used = started
+        if conn.tracker.start(payload[0], payload[:16], last_seq):
             self._busy = True
-            link.expect(RELAYED)
+            link.pending.append(RELAYED)
         else:
             self._current = None
-            self.service.topology.load(link.name).finished()
-        conn.write(raw if raw is not None and raw[4:] == payload else _frame(payload))
+            load.finished()
+        conn.write(raw if raw is not None and raw[4:] == payload else encode_packet(payload, 0))
 
     def session_command(self, packet: Packet, raw: bytes | None, decision: RouteDecision,
                          after: int, c: Classification | None = None, proxy_id: int = 0,

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from interlock.server.rwsplit import RWSplitSession
 
 _EXECUTES = frozenset((int(Command.STMT_EXECUTE), int(Command.STMT_BULK_EXECUTE)))
+_EXECUTE = int(Command.STMT_EXECUTE)
+_BULK_EXECUTE = int(Command.STMT_BULK_EXECUTE)
+_SEND_LONG_DATA = int(Command.STMT_SEND_LONG_DATA)
+_REPLICA = Target.REPLICA
 
 
 
@@ -61,39 +65,71 @@ def execute(self: RWSplitSession, packet: Packet, raw: bytes | None) -> None:
     payload = packet.payload
     proxy_id = self.stmts.resolve(statement_id(payload))
     command = payload[0]
-    if command == Command.STMT_EXECUTE and _plain_read(self, proxy_id):
+    if command == _EXECUTE and _plain_read(self, proxy_id):
         # steady state of a prepared read: only the replica choice is made per execution
         decision = policy.route_read(self.state, self.topology(), self.settings)
-    elif command == Command.STMT_BULK_EXECUTE:
+        if decision.target is _REPLICA and decision.wait_gtid is None:
+            link = self.links.get(decision.server or "")
+            if link is not None and link.ready and not link.pending and not link.is_primary:
+                # what route_packet -> run_on do with an idle replica link: send it there
+                execute_on(self, link, packet, decision, raw, proxy_id)
+                return
+    elif command == _BULK_EXECUTE:
         decision = plain_decision(Target.PRIMARY, self.primary.name, Reason.WRITE)
     else:
-        decision = policy.decide_command(command, self.state, self.topology(),
-                                         self.settings, stmt_id=proxy_id)
+        if command == _EXECUTE and policy.execute_is_pinned(self.state):
+            decision = _pinned(self, proxy_id)
+        else:
+            decision = policy.decide_command(command, self.state, self.topology(),
+                                             self.settings, stmt_id=proxy_id)
         if decision.target is Target.ALL:  # a prepared SET: binary executes run once
             decision = plain_decision(Target.PRIMARY, self.primary.name,
-                                             Reason.SESSION_COMMAND)
+                                      Reason.SESSION_COMMAND)
     self.route_packet(packet, raw, decision)
 
 
 def _plain_read(self: RWSplitSession, proxy_id: int) -> bool:
-    """``policy.execute_is_plain_read``, kept while what it depends on is the same (the
-    statement, the state's extras, status flags and locks: not the last target)."""
+    """``policy.execute_is_plain_read``, kept per statement while what it depends on is the
+    same (the state's extras, which hold the statements, status flags and locks: not the last
+    target)."""
     state = self.state
     ext, status, locks = state.ext, state.status, state.locks
     memo = self.exec_memo
-    if memo is not None and memo[0] == proxy_id and memo[1] is ext and memo[2] == status \
-            and memo[3] is locks:
-        return memo[4]
-    plain = policy.execute_is_plain_read(proxy_id, state)
-    self.exec_memo = (proxy_id, ext, status, locks, plain)
+    if memo is None or memo[0] is not ext or memo[1] != status or memo[2] is not locks:
+        memo = self.exec_memo = (ext, status, locks, {})
+    known = memo[3]
+    plain = known.get(proxy_id)
+    if plain is None:
+        plain = known[proxy_id] = policy.execute_is_plain_read(proxy_id, state)
     return plain
 
 
-def execute_on(self: RWSplitSession, link: Link, packet: Packet, decision: RouteDecision) -> None:
-    """Send a statement command on ``link`` with that backend's statement id."""
+def _pinned(self: RWSplitSession, proxy_id: int) -> RouteDecision:
+    """``decide_command`` for an execute inside a transaction or a session lock
+    (``policy.execute_is_pinned``), kept per statement while the state and the topology are the
+    same snapshots (e.g. the statements of a transaction on its server)."""
+    state, topology = self.state, self.topology()
+    memo = self.exec_pinned
+    if memo is None or memo[0] is not state or memo[1] is not topology:
+        memo = self.exec_pinned = (state, topology, {})
+    known = memo[2]
+    decision = known.get(proxy_id)
+    if decision is None:
+        decision = known[proxy_id] = policy.decide_command(
+            _EXECUTE, state, topology, self.settings, stmt_id=proxy_id)
+    return decision
+
+
+def execute_on(self: RWSplitSession, link: Link, packet: Packet, decision: RouteDecision,
+               raw: bytes | None = None, proxy_id: int | None = None) -> None:
+    """Send a statement command on ``link`` with that backend's statement id (``raw``: the
+    client's framed packet, sent as is when the payload needs no rewrite for ``link``;
+    ``proxy_id``: the statement, when the caller resolved it already)."""
     payload = packet.payload
-    proxy_id = self.stmts.resolve(statement_id(payload))
-    stmt = self.stmts.get(proxy_id)
+    stmts = self.stmts
+    if proxy_id is None:
+        proxy_id = stmts.resolve(statement_id(payload))
+    stmt = stmts.by_id.get(proxy_id)
     if stmt is not None and link.name not in stmt.backend_ids:
         link = self.primary  # not prepared there (history pruned, or prepared later)
         decision = plain_decision(Target.PRIMARY, link.name, Reason.UNKNOWN_PREPARED)
@@ -102,15 +138,15 @@ def execute_on(self: RWSplitSession, link: Link, packet: Packet, decision: Route
             return
     command = payload[0]
     if stmt is not None:
-        if command == Command.STMT_EXECUTE:
-            payload = self.stmts.execute_payload(payload, stmt, link.name)
+        if command == _EXECUTE:
+            payload = stmts.execute_payload(payload, stmt, link.name)
         else:
             payload = with_id(payload, stmt.backend_ids[link.name])
-    if command == Command.STMT_SEND_LONG_DATA:
+    if command == _SEND_LONG_DATA:
         self.state = long_data_sent(self.state, proxy_id, link.name)
     after = AFTER_EXECUTE if command in _EXECUTES else AFTER_COMMAND
-    self.relay(link, Inflight(payload, decision, after, proxy_id=proxy_id), None,
-               packet.seq)
+    self.relay(link, Inflight(payload, decision, after, proxy_id=proxy_id),
+               raw if payload is packet.payload else None, packet.seq)
 
 
 def close_statement(self: RWSplitSession, packet: Packet, raw: bytes | None) -> None:
